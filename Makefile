@@ -1,0 +1,28 @@
+# qexplore — the commands README.md names.
+#   make demo    set up (if needed) and run the CPU demo
+#   make test    set up (if needed) and run every test tier (unit, integration, e2e) + lint
+.PHONY: setup demo test check unit clean-envs
+
+VENV := .venv
+BIN := $(VENV)/bin
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	$(BIN)/qexplore doctor
+	$(BIN)/qexplore demo build
+	$(BIN)/qexplore validate recipes/demo-cpu.yaml
+
+check: setup
+	$(BIN)/ruff check qexplore tests
+	$(BIN)/mypy
+
+test: check
+	$(BIN)/pytest
+
+unit: setup
+	$(BIN)/pytest -m unit
+
+clean-envs:
+	rm -rf $(VENV) "$$($(BIN)/python -m qexplore.paths serve-env 2>/dev/null || echo /nonexistent)"

@@ -1,0 +1,1 @@
+"""Build stage: quantized variants with llm-compressor (imported only inside the build)."""

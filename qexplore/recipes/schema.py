@@ -1,0 +1,236 @@
+"""The recipe schema. Every model forbids unknown fields; every field says what it is for."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
+
+from qexplore.quantize.schemes import SCHEMES
+from qexplore.targets import resolve_target
+
+DEMO_MODEL = "@demo"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSpec(Strict):
+    path: str = Field(
+        description=f"Local folder, hub id, or '{DEMO_MODEL}' for the built-in tiny demo model "
+        "(built on first use, no download)."
+    )
+    dtype: Literal["auto", "float16", "bfloat16", "float32"] = Field(
+        "auto", description="Dtype of the baseline weights and of the served activations."
+    )
+    max_model_len: PositiveInt | None = Field(
+        None, description="Context length to serve; at most the model's max_position_embeddings."
+    )
+    tokenizer: str | None = Field(None, description="Tokenizer folder or hub id if not the model's.")
+
+
+class Calibration(Strict):
+    """Calibration data for schemes that need it: a hub dataset or a local JSONL/text file."""
+
+    dataset: str | None = Field(None, description="Hub dataset id, e.g. HuggingFaceH4/ultrachat_200k.")
+    path: str | None = Field(None, description="Local .jsonl (one object per line) or .txt file.")
+    split: str = Field("train", description="Dataset split (hub datasets).")
+    text_column: str = Field("text", description="Column/key holding the text (or chat messages).")
+    samples: PositiveInt = Field(512, description="Number of calibration samples.")
+    seq_len: PositiveInt = Field(2048, description="Maximum tokens per sample.")
+    seed: int = Field(0, description="Seed for sampling, so the same inputs give the same build.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Calibration:
+        if (self.dataset is None) == (self.path is None):
+            raise ValueError("give exactly one of 'dataset' or 'path'")
+        return self
+
+
+class Variant(Strict):
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")] = Field(
+        description="Unique name; used in file names and report rows."
+    )
+    scheme: str = Field(description=f"One of: {', '.join(SCHEMES.names())}.")
+    checkpoint: str | None = Field(
+        None, description="For scheme 'prequantized': the checkpoint folder or hub id."
+    )
+    smoothing_strength: Annotated[float, Field(gt=0, lt=1)] = Field(
+        0.8, description="SmoothQuant migration strength (W8A8)."
+    )
+    group_size: PositiveInt | None = Field(128, description="GPTQ group size; null = per channel.")
+    dampening_frac: Annotated[float, Field(gt=0, lt=1)] = Field(
+        0.01, description="GPTQ Hessian dampening fraction."
+    )
+    actorder: Literal["static", "group", "weight"] | None = Field(
+        "static", description="GPTQ activation ordering; null disables it."
+    )
+    ignore: list[str] = Field(["lm_head"], description="Modules left unquantized.")
+    calibration: Calibration | None = Field(
+        None, description="Overrides the recipe-level calibration for this variant."
+    )
+    serve_args: list[str] = Field([], description="Extra `vllm serve` arguments for this variant.")
+
+    @field_validator("scheme")
+    @classmethod
+    def _known_scheme(cls, v: str) -> str:
+        try:
+            return SCHEMES.canonical(v)
+        except KeyError as e:
+            raise ValueError(e.args[0]) from None
+
+    @model_validator(mode="after")
+    def _checkpoint_iff_prequantized(self) -> Variant:
+        if (self.scheme == "prequantized") != (self.checkpoint is not None):
+            raise ValueError("'checkpoint' is required for scheme 'prequantized' and only there")
+        return self
+
+
+class Serve(Strict):
+    kv_cache_gb: PositiveFloat = Field(
+        2.0, description="KV-cache size on the CPU backend (VLLM_CPU_KVCACHE_SPACE)."
+    )
+    gpu_memory_utilization: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.9, description="Share of GPU memory vLLM may use (GPU targets)."
+    )
+    max_num_seqs: PositiveInt | None = Field(None, description="vLLM --max-num-seqs.")
+    startup_timeout_s: PositiveFloat = Field(300, description="Deadline for the server to be ready.")
+    args: list[str] = Field([], description="Extra `vllm serve` arguments for every variant.")
+    env: dict[str, str] = Field({}, description="Extra environment variables for the server.")
+    endpoint: str | None = Field(
+        None, description="Use this running OpenAI-compatible server instead of starting one."
+    )
+    api_key_env: str | None = Field(
+        None, description="Name of the environment variable holding the endpoint's API key."
+    )
+
+
+class Workload(Strict):
+    name: Annotated[str, Field(min_length=1)] = Field(description="Name shown in reports.")
+    prompts: str = Field(
+        "short",
+        description="'short' or 'long' (built-in sets), 'random' (exact input_len tokens), "
+        "or a path to a JSONL file with a 'prompt' field.",
+    )
+    api: Literal["chat", "completions"] = Field("chat", description="OpenAI API to call.")
+    input_len: PositiveInt | None = Field(None, description="Prompt tokens for 'random'.")
+    max_tokens: PositiveInt = Field(100, description="max_tokens per request.")
+    ignore_eos: bool = Field(False, description="Generate exactly max_tokens.")
+    concurrency: list[PositiveInt] = Field(
+        [1, 10, 50, 100], min_length=1, description="Closed-loop concurrent users, one level each."
+    )
+    requests: PositiveInt = Field(100, description="Requests measured per concurrency level.")
+    warmup: Annotated[int, Field(ge=0)] = Field(2, description="Unmeasured requests per level.")
+    seed: int = Field(0, description="Seed for prompt order and random prompts.")
+
+    @field_validator("concurrency")
+    @classmethod
+    def _sorted_unique(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            raise ValueError("concurrency levels must be unique")
+        return sorted(v)
+
+
+class EvalTask(Strict):
+    name: str = Field(description="lm-eval task name (or a task defined under include_path).")
+    num_fewshot: Annotated[int, Field(ge=0)] | None = Field(None, description="Few-shot count.")
+    limit: PositiveInt | None = Field(None, description="Evaluate only the first N samples.")
+
+
+class Eval(Strict):
+    tasks: list[EvalTask] = Field([], description="Tasks to run against each served variant.")
+    limit: PositiveInt | None = Field(None, description="Default sample limit per task.")
+    num_fewshot: Annotated[int, Field(ge=0)] | None = Field(None, description="Default few-shot.")
+    include_path: str | None = Field(
+        None, description="Folder of extra task YAMLs; '@demo' for the demo model's tasks."
+    )
+    num_concurrent: PositiveInt = Field(8, description="Concurrent requests lm-eval sends.")
+    seed: int = Field(1234, description="lm-eval seed.")
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _names_as_tasks(cls, v: object) -> object:
+        if isinstance(v, list):
+            return [{"name": t} if isinstance(t, str) else t for t in v]
+        return v
+
+
+class Slo(Strict):
+    min_user_tps: PositiveFloat = Field(
+        10.0, description="Floor on the slowest-1% per-user output tok/s."
+    )
+    max_ttft_ms: PositiveFloat | None = Field(None, description="Ceiling on TTFT p99, if any.")
+    target_users: PositiveInt | None = Field(
+        None, description="Concurrency the deployment must serve (default: the highest level)."
+    )
+    max_accuracy_drop_pct: Annotated[float, Field(ge=0)] = Field(
+        1.0, description="Largest accuracy loss vs. the baseline, in percent, still acceptable."
+    )
+
+
+class Output(Strict):
+    dir: str = Field("reports", description="Folder for reports/<run-id>/.")
+    store: str | None = Field(None, description="Results database (default: see `qexplore doctor`).")
+
+
+class Recipe(Strict):
+    name: Annotated[str, Field(min_length=1)] = Field(description="Recipe name, used in run ids.")
+    description: str = Field("", description="Free text shown in reports.")
+    model: ModelSpec
+    target: str = Field("cpu", description="'cpu', a GPU name (rtx3090, a100, h100…) or 'sm_86'.")
+    calibration: Calibration | None = Field(None, description="Default calibration data.")
+    variants: list[Variant] = Field(min_length=1, description="The precisions to compare.")
+    serve: Serve = Serve()
+    workloads: list[Workload] = Field([Workload(name="short")], description="Load-test workloads.")
+    eval: Eval = Eval()
+    slo: Slo = Slo()
+    output: Output = Output()
+
+    @field_validator("target")
+    @classmethod
+    def _known_target(cls, v: str) -> str:
+        try:
+            resolve_target(v)
+        except KeyError as e:
+            raise ValueError(e.args[0]) from None
+        return v
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Recipe:
+        # Raised as one "path: problem" line each; the loader keeps the paths as they are.
+        problems = [
+            *_duplicates("variants", [v.name for v in self.variants], "variant"),
+            *_duplicates("workloads", [w.name for w in self.workloads], "workload"),
+        ]
+        for i, v in enumerate(self.variants):
+            if SCHEMES.get(v.scheme).calibrated and not self.calibration_for(v):
+                problems.append(
+                    f"variants[{i}].calibration: scheme {v.scheme} needs calibration data "
+                    "(set it here or in the top-level 'calibration')"
+                )
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def calibration_for(self, variant: Variant) -> Calibration | None:
+        """The calibration data a variant is built with."""
+        return variant.calibration or self.calibration
+
+
+def _duplicates(section: str, names: list[str], what: str) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for i, n in enumerate(names):
+        if n in seen:
+            out.append(f"{section}[{i}].name: duplicate {what} name '{n}'")
+        seen.add(n)
+    return out

@@ -1,0 +1,67 @@
+"""Parent-death guard: runs a command in its own process group and kills the whole group when
+qexplore goes away, however it goes (its end of our stdin pipe closes even on SIGKILL).
+
+    python -m qexplore.serve.guard CMD...
+
+Stops the group on stdin EOF or SIGTERM: SIGTERM to the group, a grace period, then SIGKILL.
+Exits with the command's exit code when the command ends by itself. Standard library only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+GRACE_S = float(os.environ.get("QEXPLORE_STOP_GRACE_S", "15"))
+
+
+def stop_group(proc: subprocess.Popen[bytes], grace_s: float) -> None:
+    """SIGTERM the command's process group, wait up to ``grace_s``, then SIGKILL it."""
+    pgid = proc.pid
+    _signal_group(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    _signal_group(pgid, signal.SIGKILL)
+    proc.wait()
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+def main(argv: list[str]) -> int:
+    proc = subprocess.Popen(argv, process_group=0)
+    stopping = threading.Event()
+
+    def stop(*_: object) -> None:
+        if not stopping.is_set():
+            stopping.set()
+            stop_group(proc, GRACE_S)
+
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=stop, daemon=True).start())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; Ctrl-C reaches it first
+
+    def watch_parent() -> None:
+        # os.read on the raw fd: a daemon thread blocked in a buffered read aborts at shutdown.
+        while os.read(0, 4096):  # returns b"" at EOF: the parent closed the pipe or died
+            pass
+        stop()
+
+    threading.Thread(target=watch_parent, daemon=True).start()
+    code = proc.wait()
+    if stopping.is_set():
+        _signal_group(proc.pid, signal.SIGKILL)  # stragglers of the group
+    else:
+        stop_group(proc, GRACE_S)  # the server exited: reap whatever it left behind
+    return 128 - code if code < 0 else code  # shell convention for "killed by signal N"
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

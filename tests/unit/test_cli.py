@@ -1,0 +1,65 @@
+"""The CLI's contract: fast start-up (no heavy imports), exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.unit
+ROOT = Path(__file__).parents[2]
+HEAVY = ("torch", "transformers", "lm_eval", "llmcompressor", "datasets", "pandas", "vllm")
+
+
+def qexplore(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    code = "import sys; from qexplore.cli.main import run; sys.argv[0] = 'qexplore'; run()"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=120)
+
+
+def test_help_imports_no_heavy_library() -> None:
+    code = (
+        "import sys\nfrom qexplore.cli.main import app\n"
+        f"print([m for m in {HEAVY!r} if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_version() -> None:
+    from qexplore import __version__
+
+    r = qexplore("--version")
+    assert (r.returncode, r.stdout.strip()) == (0, f"qexplore {__version__}")
+
+
+def test_validate_ok_prints_a_summary() -> None:
+    r = qexplore("validate", "recipes/demo-cpu.yaml")
+    assert r.returncode == 0, r.stderr
+    assert "recipe demo-cpu: valid" in r.stdout
+    assert "bf16 (baseline), int8-w8a8 (W8A8), int4-w4a16 (W4A16)" in r.stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ("a: [1,\n", "invalid YAML"),
+        ("", "the recipe is empty"),
+        (None, "no such recipe file"),
+        ("name: x\nmodel: {path: m}\nvariants: [{name: a, scheme: W4A61}]\n",
+         "variants[0].scheme: unknown scheme 'W4A61' — did you mean 'W4A16'?"),
+    ],
+)
+def test_validate_bad_input_exits_2_with_one_line_and_no_traceback(
+    tmp_path: Path, content: str | None, needle: str
+) -> None:
+    f = tmp_path / "r.yaml"
+    if content is not None:
+        f.write_text(content)
+    r = qexplore("validate", str(f))
+    assert r.returncode == 2
+    assert needle in r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
+    assert len(r.stderr.strip().splitlines()) == 1

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qexplore.errors import RecipeError
+from qexplore.recipes import load_recipe, parse_recipe
+from qexplore.recipes.load import format_path
+
+pytestmark = pytest.mark.unit
+RECIPES = Path(__file__).parents[2] / "recipes"
+DEMO = (RECIPES / "demo-cpu.yaml").read_text()
+
+
+@pytest.mark.parametrize("name", ["demo-cpu.yaml", "llama31-8b-rtx3090.yaml"])
+def test_shipped_recipes_are_valid(name: str) -> None:
+    r = load_recipe(RECIPES / name)
+    assert [v.scheme for v in r.variants] == ["baseline", "W8A8", "W4A16"]
+
+
+def test_reference_recipe_matches_the_reference_case() -> None:
+    r = load_recipe(RECIPES / "llama31-8b-rtx3090.yaml")
+    assert r.model.path == "meta-llama/Llama-3.1-8B-Instruct"
+    assert r.workloads[0].concurrency == [1, 10, 50, 100]
+    assert {w.prompts for w in r.workloads} == {"short", "long"}
+    assert all(w.max_tokens == 100 for w in r.workloads)
+    assert [t.name for t in r.eval.tasks] == [
+        "gsm8k", "mmlu", "arc_challenge", "hellaswag", "winogrande"]
+    assert r.slo.min_user_tps == 10
+    w8a8 = r.variants[1]
+    assert (w8a8.smoothing_strength, r.variants[2].group_size) == (0.8, 128)
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(RecipeError) as e:
+        parse_recipe(text)
+    return e.value.problems
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("scheme: W4A16", "scheme: W4A61",
+         "variants[2].scheme: unknown scheme 'W4A61' — did you mean 'W4A16'?"),
+        ("target: cpu", "target: cpu\ntargte: cpu",
+         "targte: unknown field 'targte' — did you mean 'target'?"),
+        ("    smoothing_strength: 0.8", "    smoothing_strenght: 0.8",
+         "variants[1].smoothing_strenght: unknown field 'smoothing_strenght' — "
+         "did you mean 'smoothing_strength'?"),
+        ("concurrency: [1, 4, 16]", "concurrency: [1, 0, 16]",
+         "workloads[0].concurrency[1]: Input should be greater than 0"),
+        ("concurrency: [1, 4, 16]", "concurrency: [1, -4, 16]",
+         "workloads[0].concurrency[1]: Input should be greater than 0"),
+        ("name: int4-w4a16", "name: bf16", "variants[2].name: duplicate variant name 'bf16'"),
+        ("max_tokens: 64", "max_tokens: many",
+         "workloads[0].max_tokens: Input should be a valid integer, "
+         "unable to parse string as an integer"),
+        ("target: cpu", "target: rtx3909", "target: unknown target 'rtx3909' — did you mean 'RTX3090'?"),
+    ],
+)
+def test_each_problem_names_its_field_path(old: str, new: str, expected: str) -> None:
+    assert old in DEMO
+    assert problems(DEMO.replace(old, new, 1)) == [expected]
+
+
+def test_several_problems_are_all_reported() -> None:
+    text = DEMO.replace("scheme: W4A16", "scheme: W4A61").replace("max_tokens: 64", "max_tokens: 0")
+    assert len(problems(text)) == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "the recipe is empty"),
+        ("# only a comment\n", "the recipe is empty"),
+        ("a: [1,\n", "invalid YAML at line 2, column 1: expected the node content"),
+        ("- 1\n- 2\n", "a recipe is a mapping of sections, not a list"),
+        ("name: x\n", "model: required field is missing"),
+    ],
+)
+def test_malformed_documents(text: str, expected: str) -> None:
+    assert problems(text)[0].startswith(expected)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(RecipeError) as e:
+        load_recipe(tmp_path / "nope.yaml")
+    assert e.value.lines() == [f"{tmp_path / 'nope.yaml'}: no such recipe file"]
+
+
+def test_calibrated_scheme_without_calibration_is_refused() -> None:
+    text = DEMO.split("calibration:")[0] + "variants:" + DEMO.split("variants:")[1]
+    assert problems(text) == [
+        "variants[1].calibration: scheme W8A8 needs calibration data "
+        "(set it here or in the top-level 'calibration')",
+        "variants[2].calibration: scheme W4A16 needs calibration data "
+        "(set it here or in the top-level 'calibration')",
+    ]
+
+
+def test_scheme_names_are_case_insensitive_and_canonicalised() -> None:
+    r = parse_recipe(DEMO.replace("scheme: W4A16", "scheme: w4a16"))
+    assert r.variants[2].scheme == "W4A16"
+
+
+def test_tasks_may_be_plain_names() -> None:
+    r = parse_recipe(DEMO)
+    assert [t.name for t in r.eval.tasks] == ["demo_add_mc", "demo_add_gen", "demo_ppl"]
+    assert r.eval.tasks[0].limit is None and r.eval.limit == 100
+
+
+def test_format_path() -> None:
+    assert format_path(("variants", 1, "scheme")) == "variants[1].scheme"
+    assert format_path(("workloads", 0, "concurrency", 2)) == "workloads[0].concurrency[2]"
+    assert format_path(()) == ""

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import pytest
+
+from qexplore.quantize.schemes import SCHEMES
+from qexplore.targets import resolve_target
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("spec", "capability"),
+    [("cpu", None), ("rtx3090", 8.6), ("RTX 3090", 8.6), ("NVIDIA A100", 8.0), ("h100", 9.0),
+     ("8.6", 8.6), ("sm_89", 8.9), ("sm90", 9.0), ("10.0", 10.0), ("l4", 8.9)],
+)
+def test_resolve_target(spec: str, capability: float | None) -> None:
+    assert resolve_target(spec).capability == capability
+
+
+def test_unknown_target_suggests() -> None:
+    with pytest.raises(KeyError, match="did you mean 'RTX4090'"):
+        resolve_target("rtx4009")
+
+
+def test_scheme_registry_is_case_insensitive_with_suggestions() -> None:
+    assert SCHEMES.canonical("fp8_dynamic") == "FP8_DYNAMIC"
+    with pytest.raises(KeyError, match="did you mean 'W8A8'"):
+        SCHEMES.get("W8A9")
+    assert SCHEMES.get("W4A16").weight_bits == 4

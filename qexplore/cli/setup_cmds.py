@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
-
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from qexplore.cli.options import RecipeArg
 from qexplore.errors import ExitCode
 
 console = Console()
-RecipeArg = Annotated[Path, typer.Argument(help="Recipe YAML file.", show_default=False)]
 
 
 def doctor() -> None:

@@ -22,7 +22,7 @@ def load_recipe(path: str | Path) -> Recipe:
         raise RecipeError("no such recipe file", str(p)) from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
         raise RecipeError(f"cannot read the recipe ({e.__class__.__name__})", str(p)) from None
-    return parse_recipe(text, source=str(p))
+    return parse_recipe(text, source=str(p)).with_base_dir(p.resolve().parent)
 
 
 def parse_recipe(text: str, source: str = "<recipe>") -> Recipe:

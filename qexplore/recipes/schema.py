@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -10,6 +11,7 @@ from pydantic import (
     Field,
     PositiveFloat,
     PositiveInt,
+    PrivateAttr,
     field_validator,
     model_validator,
 )
@@ -194,6 +196,16 @@ class Recipe(Strict):
     eval: Eval = Eval()
     slo: Slo = Slo()
     output: Output = Output()
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+
+    def with_base_dir(self, base_dir: Path) -> Recipe:
+        """Relative paths in the recipe are relative to ``base_dir`` (the recipe's folder)."""
+        self._base_dir = base_dir
+        return self
+
+    @property
+    def base_dir(self) -> Path:
+        return self._base_dir
 
     @field_validator("target")
     @classmethod

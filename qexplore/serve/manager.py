@@ -7,7 +7,7 @@ Lifecycle::
         server.check_alive()             # raises ServerError if it died meanwhile
     # stop: the whole process group gets SIGTERM, then SIGKILL after a grace period
 
-The server runs under :mod:`qexplore.serve.guard`, which kills it if qexplore itself dies.
+The server runs under :mod:`qexplore.guard`, which kills it if qexplore itself dies.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -27,6 +26,8 @@ from types import TracebackType
 from typing import Any
 
 from qexplore.errors import ServerError
+from qexplore.guard import guarded_popen
+from qexplore.serve.facts import ServerFacts, parse_log
 from qexplore.serve.launcher import ServerSpec, build_argv, build_env, free_port
 
 LOG_TAIL_LINES = 30
@@ -58,6 +59,7 @@ class VllmServer:
         self.spec = spec
         self.port: int | None = None
         self.startup_s: float | None = None
+        self.facts: ServerFacts | None = None
         self._guard: subprocess.Popen[bytes] | None = None
         self._server_pgid: int | None = None
 
@@ -76,15 +78,13 @@ class VllmServer:
         """Launch and wait until ready (health and a smoke completion) or raise ServerError."""
         self.spec.run_dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        argv = [sys.executable, "-m", "qexplore.serve.guard", *build_argv(self.spec, self.port)]
+        argv = build_argv(self.spec, self.port)
         started = time.monotonic()
         with open(self.spec.log_path, "ab") as log:
-            log.write(f"$ {' '.join(argv[3:])}\n".encode())
+            log.write(f"$ {' '.join(argv)}\n".encode())
             log.flush()
-            self._guard = subprocess.Popen(
-                argv, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
-                env=build_env(self.spec), start_new_session=True,
-            )
+            self._guard = guarded_popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                        env=build_env(self.spec))
         try:
             self._wait_healthy(started + self.spec.startup_timeout_s)
             self._smoke()
@@ -92,6 +92,16 @@ class VllmServer:
             self.stop()
             raise
         self.startup_s = round(time.monotonic() - started, 2)
+        self.facts = self._read_facts()
+
+    def _read_facts(self) -> ServerFacts:
+        try:
+            version = (http_json(f"{self.base_url}/version") or {}).get("version")
+        except (urllib.error.URLError, OSError, ValueError):
+            version = None
+        logged = parse_log(self.spec.log_path.read_text(errors="replace"))
+        return ServerFacts(self.spec.served_name, version, self.startup_s, **logged,
+                           endpoint=self.base_url)
 
     def _wait_healthy(self, deadline: float) -> None:
         while True:

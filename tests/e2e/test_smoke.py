@@ -42,3 +42,14 @@ def test_chat_uses_the_chat_template_and_stops(demo_server: VllmServer) -> None:
     choice = out["choices"][0]
     assert choice["message"]["content"].strip() == "19"
     assert choice["finish_reason"] == "stop"
+
+
+def test_the_server_reports_its_facts(demo_server: VllmServer) -> None:
+    facts = demo_server.facts
+    assert facts is not None
+    assert facts.vllm_version and facts.vllm_version.startswith("0.32")
+    # 1 GiB of KV cache; this model's KV per token: 4 layers × 2 (K,V) × 2 heads × 64 × 2 bytes.
+    assert facts.kv_cache_tokens == 2**30 // (4 * 2 * 2 * 64 * 2)
+    assert facts.max_concurrency_at_len == 256
+    assert facts.max_concurrency == pytest.approx(facts.kv_cache_tokens / 256)
+    assert facts.startup_s and facts.startup_s > 0

@@ -24,7 +24,7 @@ SERVER = textwrap.dedent("""
 
 PARENT = textwrap.dedent("""
     import subprocess, sys, time
-    g = subprocess.Popen([sys.executable, "-m", "qexplore.serve.guard", sys.executable, "-c",
+    g = subprocess.Popen([sys.executable, "-m", "qexplore.guard", sys.executable, "-c",
                           sys.argv[1]], stdin=subprocess.PIPE, start_new_session=True)
     print(g.pid, flush=True)
     time.sleep(600)
@@ -59,13 +59,13 @@ def test_sigkill_of_the_parent_takes_the_server_and_its_children_down(tmp_path: 
 
 
 def test_guard_returns_the_commands_exit_code() -> None:
-    g = subprocess.Popen([sys.executable, "-m", "qexplore.serve.guard", sys.executable, "-c",
+    g = subprocess.Popen([sys.executable, "-m", "qexplore.guard", sys.executable, "-c",
                           "import sys; sys.exit(7)"], stdin=subprocess.PIPE)
     assert g.wait(timeout=60) == 7  # stdin stays open: the command ended by itself
 
 
 def test_closing_the_pipe_stops_the_command_with_sigterm() -> None:
-    g = subprocess.Popen([sys.executable, "-m", "qexplore.serve.guard", "sleep", "600"],
+    g = subprocess.Popen([sys.executable, "-m", "qexplore.guard", "sleep", "600"],
                          stdin=subprocess.PIPE)
     assert wait_for(lambda: descendants(g.pid))
     assert g.stdin is not None

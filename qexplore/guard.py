@@ -1,7 +1,9 @@
 """Parent-death guard: runs a command in its own process group and kills the whole group when
 qexplore goes away, however it goes (its end of our stdin pipe closes even on SIGKILL).
 
-    python -m qexplore.serve.guard CMD...
+    python -m qexplore.guard CMD...
+
+Used for every long-lived child: vLLM servers and build workers (see :func:`guarded_popen`).
 
 Stops the group on stdin EOF or SIGTERM: SIGTERM to the group, a grace period, then SIGKILL.
 Exits with the command's exit code when the command ends by itself. Standard library only.
@@ -16,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 GRACE_S = float(os.environ.get("QEXPLORE_STOP_GRACE_S", "15"))
 
@@ -34,6 +37,12 @@ def stop_group(proc: subprocess.Popen[bytes], grace_s: float) -> None:
 def _signal_group(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, sig)
+
+
+def guarded_popen(argv: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
+    """Start ``argv`` under the guard. Closing the returned process's stdin (or dying) stops it."""
+    cmd = [sys.executable, "-m", "qexplore.guard", *argv]
+    return subprocess.Popen(cmd, stdin=subprocess.PIPE, start_new_session=True, **kwargs)
 
 
 def main(argv: list[str]) -> int:

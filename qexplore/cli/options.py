@@ -1,0 +1,15 @@
+"""Arguments and options shared by several commands, defined once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+RecipeArg = Annotated[Path, typer.Argument(help="Recipe YAML file.", show_default=False)]
+VariantOpt = Annotated[
+    list[str] | None,
+    typer.Option("--variant", "-v", help="Only this variant (repeat for several).",
+                 show_default=False),
+]

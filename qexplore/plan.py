@@ -1,0 +1,88 @@
+"""The plan: what a recipe will do on its target, checked before any expensive work.
+
+Resolves the target, looks up each variant's support there, refuses what cannot be served
+(``RecipeError``, exit 2) and says what is already built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qexplore import paths
+from qexplore.errors import RecipeError
+from qexplore.quantize.build import cached_record, key_for
+from qexplore.quantize.compat import Support, support
+from qexplore.recipes.resolve import is_local, model_location
+from qexplore.recipes.schema import DEMO_MODEL, Recipe, Variant
+from qexplore.registry import suggest
+from qexplore.targets import Target, resolve_target
+
+
+@dataclass(frozen=True)
+class VariantPlan:
+    index: int
+    variant: Variant
+    support: Support
+    build: str  # "original weights" | "checkpoint" | "cached" | "to build" | "to build (…)"
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    recipe: Recipe
+    target: Target
+    variants: list[VariantPlan]
+
+    def refusals(self) -> list[str]:
+        """One line per variant the target cannot serve."""
+        return [
+            f"variants[{p.index}].scheme: {p.variant.scheme} cannot be served on "
+            f"{self.target.name}: {p.support.note}"
+            for p in self.variants if not p.support.runnable
+        ]
+
+    def check(self) -> Plan:
+        """Raise RecipeError when any variant is refused."""
+        if self.refusals():
+            raise RecipeError(self.refusals())
+        return self
+
+
+def make_plan(recipe: Recipe, only: list[str] | None = None) -> Plan:
+    """The plan for ``recipe`` (restricted to the variants named in ``only``)."""
+    target = resolve_target(recipe.target)
+    base = _base_if_available(recipe)
+    chosen = select_variants(recipe, only)
+    plans = [_variant_plan(recipe, i, v, target, base) for i, v in chosen]
+    return Plan(recipe, target, plans)
+
+
+def select_variants(recipe: Recipe, only: list[str] | None) -> list[tuple[int, Variant]]:
+    """(index, variant) pairs named by ``only`` (all when None); unknown names are errors."""
+    names = [v.name for v in recipe.variants]
+    unknown = [n for n in only or [] if n not in names]
+    if unknown:
+        raise RecipeError([f"--variant: no variant '{n}'{suggest(n, names)}" for n in unknown])
+    return [(i, v) for i, v in enumerate(recipe.variants) if not only or v.name in only]
+
+
+def _base_if_available(recipe: Recipe) -> str | None:
+    """The base model's location when it can be found without building or downloading."""
+    if recipe.model.path == DEMO_MODEL:
+        from qexplore.demo.model import demo_facts
+
+        return str(paths.demo_model_dir()) if demo_facts() else None
+    return model_location(recipe, recipe.model.path) if is_local(recipe, recipe.model.path) else None
+
+
+def _variant_plan(recipe: Recipe, i: int, v: Variant, target: Target, base: str | None
+                  ) -> VariantPlan:
+    sup = support(v.scheme, target)
+    if v.scheme == "baseline":
+        return VariantPlan(i, v, sup, "original weights")
+    if v.scheme == "prequantized":
+        return VariantPlan(i, v, sup, "checkpoint")
+    if base is None:
+        return VariantPlan(i, v, sup, "to build (base model not on disk yet)")
+    key = key_for(recipe, v, base)
+    return VariantPlan(i, v, sup, "cached" if cached_record(key) else "to build", key)

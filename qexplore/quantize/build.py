@@ -1,0 +1,188 @@
+"""Build one variant: a cache hit, or llm-compressor in a child process, written atomically.
+
+A finished build is a folder ``<build cache>/<key>/`` holding the checkpoint and, written last,
+``qexplore-build.json``. Builds run in ``.tmp-<key>-<pid>/`` and are renamed into place, so an
+interrupted build never looks finished.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qexplore import paths
+from qexplore.environment import core_versions
+from qexplore.errors import QuantizeError
+from qexplore.guard import guarded_popen
+from qexplore.quantize.cache import digest, file_digest, model_digest
+from qexplore.quantize.checkpoint import checkpoint_stats
+from qexplore.quantize.schemes import SCHEMES
+from qexplore.recipes.resolve import model_location, resolve_path
+from qexplore.recipes.schema import Recipe, Variant
+
+RECORD = "qexplore-build.json"
+LOG_TAIL = 30
+OnLine = Callable[[str], None]
+
+
+@dataclass
+class BuildRecord:
+    """What a variant is served from, and the facts of its build."""
+
+    variant: str
+    scheme: str
+    path: str
+    key: str | None
+    cached: bool
+    size_bytes: int
+    parameters: int
+    bits_per_weight: float
+    build_seconds: float | None = None
+    peak_rss_gb: float | None = None
+    peak_gpu_gb: float | None = None
+    versions: dict[str, str | None] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def build_inputs(recipe: Recipe, variant: Variant, base: str) -> dict[str, Any]:
+    """Everything that decides a build's output (the key is its digest)."""
+    scheme = SCHEMES.get(variant.scheme)
+    params: dict[str, Any] = {"ignore": sorted(variant.ignore)}
+    if scheme.calibrated:
+        params |= {"dampening_frac": variant.dampening_frac, "actorder": variant.actorder}
+        if scheme.act_bits == 16:
+            params["group_size"] = variant.group_size
+        if variant.scheme == "W8A8":
+            params["smoothing_strength"] = variant.smoothing_strength
+    versions = core_versions()
+    return {
+        "model": model_digest(base),
+        "scheme": variant.scheme,
+        "params": params,
+        "calibration": _calibration_inputs(recipe, variant) if scheme.calibrated else None,
+        "llmcompressor": versions["llmcompressor"],
+        "compressed-tensors": versions["compressed-tensors"],
+    }
+
+
+def _calibration_inputs(recipe: Recipe, variant: Variant) -> dict[str, Any]:
+    cal = recipe.calibration_for(variant)
+    assert cal is not None  # the schema requires it for calibrated schemes
+    data = cal.model_dump()
+    if cal.path:
+        data["path"] = file_digest(resolve_path(recipe, cal.path))
+    return data
+
+
+def key_for(recipe: Recipe, variant: Variant, base: str) -> str:
+    return digest(build_inputs(recipe, variant, base))
+
+
+def cached_record(key: str) -> BuildRecord | None:
+    """The record of a finished build with this key, if there is one."""
+    try:
+        data = json.loads((paths.build_cache() / key / RECORD).read_text())
+        return BuildRecord(**{**data, "cached": True})
+    except (OSError, json.JSONDecodeError, TypeError):
+        return None
+
+
+def build_variant(
+    recipe: Recipe, variant: Variant, force: bool = False, on_line: OnLine | None = None
+) -> BuildRecord:
+    """The checkpoint a variant is served from: original weights, a cache hit, or a new build."""
+    base = model_location(recipe, recipe.model.path, on_line)
+    if variant.scheme == "baseline":
+        return _unbuilt_record(variant, base, base)
+    if variant.scheme == "prequantized":
+        assert variant.checkpoint is not None
+        return _unbuilt_record(variant, model_location(recipe, variant.checkpoint), base)
+    key = key_for(recipe, variant, base)
+    cache = paths.build_cache()
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one build per key at a time; others then hit
+        hit = None if force else cached_record(key)
+        if hit:
+            return hit
+        return _build(recipe, variant, base, key, on_line)
+
+
+def _unbuilt_record(variant: Variant, location: str, base: str) -> BuildRecord:
+    stats = checkpoint_stats(location, base)
+    return BuildRecord(variant.name, variant.scheme, location, None, True, **stats)
+
+
+def _build(recipe: Recipe, variant: Variant, base: str, key: str, on_line: OnLine | None
+           ) -> BuildRecord:
+    final = paths.build_cache() / key
+    tmp = paths.build_cache() / f".tmp-{key}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    job = _job(recipe, variant, base, tmp)
+    (tmp.parent / f".job-{key}.json").write_text(json.dumps(job))
+    _run_worker(tmp.parent / f".job-{key}.json", tmp / "build.log", on_line)
+    facts = json.loads((tmp / "build-facts.json").read_text())
+    record = BuildRecord(
+        variant.name, variant.scheme, str(final), key, False,
+        **checkpoint_stats(str(tmp), base), **facts, versions=_versions(),
+    )
+    (tmp / RECORD).write_text(json.dumps(record.as_dict(), indent=2))
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+    return record
+
+
+def _job(recipe: Recipe, variant: Variant, base: str, out: Path) -> dict[str, Any]:
+    scheme = SCHEMES.get(variant.scheme)
+    cal = recipe.calibration_for(variant)
+    calibration = None
+    if scheme.calibrated and cal:
+        calibration = cal.model_dump()
+        if cal.path:
+            calibration["path"] = str(resolve_path(recipe, cal.path))
+    return {
+        "model": base, "scheme": variant.scheme, "calibrated": scheme.calibrated,
+        "group_size": variant.group_size, "ignore": variant.ignore,
+        "dampening_frac": variant.dampening_frac, "actorder": variant.actorder,
+        "smoothing_strength": variant.smoothing_strength, "calibration": calibration,
+        "out": str(out),
+    }
+
+
+def _run_worker(job: Path, log_path: Path, on_line: OnLine | None) -> None:
+    cmd = [sys.executable, "-u", "-m", "qexplore.quantize.worker", str(job)]
+    tail: deque[str] = deque(maxlen=LOG_TAIL)
+    with open(log_path, "w") as log:
+        proc = guarded_popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert proc.stdout is not None and proc.stdin is not None
+        try:
+            for line in proc.stdout:
+                log.write(line)
+                tail.append(line.rstrip())
+                if on_line and line.startswith("[build]"):
+                    on_line(line.removeprefix("[build]").strip())
+            code = proc.wait()
+        finally:
+            proc.stdin.close()  # on Ctrl-C or an error, the guard stops the worker
+    if code != 0:
+        last = next((t for t in reversed(tail) if t.strip()), "no output")
+        raise QuantizeError(f"the build failed (exit {code}): {last}\n" + "\n".join(tail))
+
+
+def _versions() -> dict[str, str | None]:
+    v = core_versions()
+    return {k: v[k] for k in ("llmcompressor", "compressed-tensors", "torch", "transformers")}
+

@@ -1,0 +1,123 @@
+"""The build itself, run in a child process of the core env (memory returns when it ends).
+
+    python -m qexplore.quantize.worker JOB.json
+
+JOB.json holds a :class:`~qexplore.quantize.build.BuildJob` as a dict. The worker loads the
+model, samples the calibration data (seeded), runs llm-compressor's ``oneshot`` with the
+scheme's standard recipe, saves a compressed-tensors checkpoint into ``job["out"]`` and writes
+``build-facts.json`` there. Progress lines start with ``[build]``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def say(msg: str) -> None:
+    print(f"[build] {msg}", flush=True)
+
+
+def weight_scheme(job: dict[str, Any]) -> dict[str, Any]:
+    """The preset scheme of ``job["scheme"]`` with the recipe's group size applied."""
+    from compressed_tensors.quantization import preset_name_to_scheme
+
+    scheme = preset_name_to_scheme(job["scheme"], targets=["Linear"])
+    if scheme.weights is not None and scheme.weights.strategy == "group":
+        if job["group_size"] is None:
+            scheme.weights.strategy = "channel"
+            scheme.weights.group_size = None
+        else:
+            scheme.weights.group_size = job["group_size"]
+    return {"group_0": scheme.model_dump(exclude_none=True)}
+
+
+def modifiers(job: dict[str, Any]) -> list[Any]:
+    """llm-compressor's standard recipe for the scheme."""
+    from llmcompressor.modifiers.quantization import GPTQModifier, QuantizationModifier
+
+    ignore = job["ignore"]
+    if not job["calibrated"]:  # FP8_DYNAMIC, FP8_BLOCK: data-free
+        return [QuantizationModifier(targets="Linear", scheme=job["scheme"], ignore=ignore)]
+    gptq = GPTQModifier(
+        config_groups=weight_scheme(job), ignore=ignore,
+        dampening_frac=job["dampening_frac"], actorder=job["actorder"],
+    )
+    if job["scheme"] == "W8A8":
+        from llmcompressor.modifiers.transform.smoothquant import SmoothQuantModifier
+
+        return [SmoothQuantModifier(smoothing_strength=job["smoothing_strength"]), gptq]
+    return [gptq]
+
+
+def calibration_texts(cal: dict[str, Any], tokenizer: Any) -> list[str]:
+    """``cal["samples"]`` texts, sampled with ``cal["seed"]`` from a local file or hub dataset."""
+    if cal.get("path"):
+        rows = _read_local(Path(cal["path"]), cal["text_column"])
+    else:
+        import datasets
+
+        ds = datasets.load_dataset(cal["dataset"], split=cal["split"])
+        rows = list(ds[cal["text_column"]])
+    random.Random(cal["seed"]).shuffle(rows)
+    return [_as_text(r, tokenizer) for r in rows[: cal["samples"]]]
+
+
+def _read_local(path: Path, column: str) -> list[Any]:
+    if path.suffix == ".jsonl":
+        return [json.loads(x)[column] for x in path.read_text().splitlines() if x.strip()]
+    return [p for p in path.read_text().split("\n\n") if p.strip()]
+
+
+def _as_text(row: Any, tokenizer: Any) -> str:
+    if isinstance(row, list):  # chat messages, e.g. ultrachat's "messages"
+        return str(tokenizer.apply_chat_template(row, tokenize=False))
+    return str(row)
+
+
+def main(job_path: str) -> None:
+    import torch
+    from llmcompressor.entrypoints.oneshot import oneshot
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    job = json.loads(Path(job_path).read_text())
+    started = time.time()
+    torch.manual_seed(0)
+    say(f"loading {job['model']}")
+    tokenizer = AutoTokenizer.from_pretrained(job["model"])
+    model = AutoModelForCausalLM.from_pretrained(job["model"], dtype="auto")
+    kwargs: dict[str, Any] = {}
+    if job["calibrated"]:
+        import datasets
+
+        cal = job["calibration"]
+        texts = calibration_texts(cal, tokenizer)
+        say(f"calibrating on {len(texts)} samples of ≤ {cal['seq_len']} tokens")
+        ds = datasets.Dataset.from_dict({"text": texts}).map(
+            lambda s: tokenizer(s["text"], max_length=cal["seq_len"], truncation=True,
+                                add_special_tokens=False),
+            remove_columns=["text"],
+        )
+        kwargs = {"dataset": ds, "max_seq_length": cal["seq_len"],
+                  "num_calibration_samples": len(texts), "shuffle_calibration_samples": False}
+    say(f"quantizing to {job['scheme']}")
+    oneshot(model=model, recipe=modifiers(job), **kwargs)
+    out = Path(job["out"])
+    say(f"saving to {out}")
+    model.save_pretrained(out, save_compressed=True)
+    tokenizer.save_pretrained(out)
+    facts = {"build_seconds": round(time.time() - started, 2),
+             "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)}
+    if torch.cuda.is_available():
+        facts["peak_gpu_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
+    (out / "build-facts.json").write_text(json.dumps(facts))
+    say("done")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

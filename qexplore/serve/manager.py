@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -170,7 +171,21 @@ class VllmServer:
             self._server_pgid = children[0].pid
 
     def _error(self, reason: str) -> ServerError:
-        return ServerError(reason, log_tail(self.spec.log_path), str(self.spec.log_path))
+        tail = log_tail(self.spec.log_path)
+        cause = probable_cause(tail)
+        return ServerError(f"{reason}: {cause}" if cause else reason, tail, str(self.spec.log_path))
+
+
+_CAUSE = re.compile(r"\b([A-Z]\w*(?:Error|Exception)): (.+)")
+
+
+def probable_cause(tail: str) -> str | None:
+    """The last ``SomeError: message`` line in a log tail, shortened — usually the reason."""
+    found = [m for line in tail.splitlines() if (m := _CAUSE.search(line))]
+    if not found:
+        return None
+    text = f"{found[-1].group(1)}: {found[-1].group(2).strip()}"
+    return text if len(text) <= 240 else text[:237] + "…"
 
 
 def _reason(e: BaseException) -> str:

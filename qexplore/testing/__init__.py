@@ -1,0 +1,1 @@
+"""Test doubles that run through production code paths (used by tests and benchmarks)."""

@@ -40,11 +40,12 @@ def main(
 
 
 def _register() -> None:
-    from qexplore.cli import build_cmds, demo, serve_cmds, setup_cmds
+    from qexplore.cli import build_cmds, demo, load_cmds, serve_cmds, setup_cmds
 
     setup_cmds.register(app)
     build_cmds.register(app)
     serve_cmds.register(app)
+    load_cmds.register(app)
     app.add_typer(demo.app, name="demo")
 
 

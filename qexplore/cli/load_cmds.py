@@ -1,0 +1,132 @@
+"""``qexplore loadtest``: the load tester against any OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from qexplore.loadtest.metrics import LevelSummary
+
+console = Console(width=None if sys.stdout.isatty() else 160)
+
+
+def int_list(text: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"'{text}' is not a comma-separated list of integers") from None
+    if not values or any(v <= 0 for v in values):
+        raise typer.BadParameter("give one or more positive integers, e.g. 1,8,32")
+    return sorted(set(values))
+
+
+def float_list(text: str) -> list[float]:
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"'{text}' is not a comma-separated list of numbers") from None
+    if not values or any(v <= 0 for v in values):
+        raise typer.BadParameter("rates must be positive numbers of requests per second")
+    return values
+
+
+def loadtest(
+    endpoint: Annotated[str, typer.Option(help="Server base URL, e.g. http://127.0.0.1:8000")],
+    model: Annotated[str, typer.Option(help="Model name the server expects in requests.")],
+    concurrency: Annotated[str, typer.Option(help="Closed-loop user counts, e.g. 1,8,32.")] = "1,8,32",
+    requests: Annotated[int, typer.Option(min=1, help="Measured requests per level.")] = 64,
+    warmup: Annotated[int, typer.Option(min=0, help="Unmeasured requests before each level.")] = 2,
+    workload: Annotated[str, typer.Option(help="short | long | random | a JSONL file.")] = "short",
+    api: Annotated[str | None, typer.Option(help="chat | completions (default: completions for "
+                                            "random, chat otherwise).")] = None,
+    input_len: Annotated[int | None, typer.Option(min=1, help="Prompt tokens (random).")] = None,
+    output_len: Annotated[int, typer.Option(min=1, help="max_tokens per request.")] = 64,
+    ignore_eos: Annotated[bool, typer.Option(help="Always generate output_len tokens.")] = False,
+    tokenizer: Annotated[str | None, typer.Option(help="Tokenizer (random prompts).")] = None,
+    rate: Annotated[str | None, typer.Option(help="Open-loop Poisson rates in req/s, e.g. 1,2,4; "
+                                             "--concurrency then caps requests in flight.")] = None,
+    min_user_tps: Annotated[float, typer.Option(help="SLO: slowest-1% user tok/s.")] = 10.0,
+    max_ttft_ms: Annotated[float | None, typer.Option(help="SLO: TTFT ceiling (goodput).")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds before a request counts as failed.")] = 600,
+    api_key_env: Annotated[str | None, typer.Option(help="Environment variable with the API key.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the summary as JSON.")] = None,
+    raw: Annotated[Path | None, typer.Option(help="Write raw per-request records (parquet).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for prompt order and random prompts.")] = 0,
+) -> None:
+    """Load-test any OpenAI-compatible server at several concurrency levels (or request rates)."""
+    from qexplore.cli.progress import LoadProgress
+    from qexplore.loadtest.client import Target
+    from qexplore.loadtest.metrics import Slo
+    from qexplore.loadtest.run import run_loadtest, write_json, write_raw
+    from qexplore.loadtest.runner import LevelPlan, RequestShape
+    from qexplore.loadtest.workloads import load_prompts
+    from qexplore.serve.telemetry import MetricsSampler
+
+    users = int_list(concurrency)
+    api = api or ("completions" if workload == "random" else "chat")
+    if api not in ("chat", "completions"):
+        raise typer.BadParameter("--api must be chat or completions")
+    key = _api_key(api_key_env)
+    prompts = load_prompts(workload, api, input_len, tokenizer, seed)
+    target = Target(endpoint, model, api, key, timeout)
+    shape = RequestShape(prompts, output_len, ignore_eos, seed=seed)
+    if rate:
+        levels = [LevelPlan(max(users), requests, warmup, r) for r in float_list(rate)]
+    else:
+        levels = [LevelPlan(u, requests, warmup) for u in users]
+    with LoadProgress(console) as progress:
+        result = run_loadtest(target, shape, levels, Slo(min_user_tps, max_ttft_ms),
+                              on_progress=progress.update, sampler=MetricsSampler(endpoint),
+                              on_level=progress.level_done)
+    console.print(levels_table(result.levels))
+    console.print(f"capacity: {result.capacity.note}", highlight=False)
+    if json_out:
+        console.print(f"summary: {write_json(result, json_out)}")
+    if raw:
+        console.print(f"raw records: {write_raw(result.records, raw)}")
+    if all(lv.completed == 0 for lv in result.levels):
+        from qexplore.errors import LoadTestError
+
+        first = next((r.error for r in result.records if r.error), "")
+        raise LoadTestError(f"every request failed (first error: {first})")
+
+
+def _api_key(env_name: str | None) -> str | None:
+    from qexplore.errors import RecipeError
+
+    if not env_name:
+        return None
+    key = os.environ.get(env_name)
+    if not key:
+        raise RecipeError(f"--api-key-env: the environment variable {env_name} is not set")
+    return key
+
+
+def levels_table(levels: list[LevelSummary]) -> Table:
+    """The per-level summary as a terminal table."""
+    t = Table(box=None, header_style="bold")
+    for col in ("users", "done", "failed", "out tok/s", "req/s", "user tok/s mean", "p50",
+                "p1 (slowest)", "TTFT p50 ms", "p99", "TPOT p50 ms", "ITL p99 ms", "E2E p99 ms"):
+        t.add_column(col, justify="right")
+
+    def f(x: float | None, d: int = 1) -> str:
+        return "–" if x is None else f"{x:,.{d}f}"
+
+    for s in levels:
+        t.add_row(str(s.concurrency) + (f" @{s.rate:g}/s" if s.rate else ""), str(s.completed),
+                  str(s.failed), f(s.output_tps, 0), f(s.request_tps, 2), f(s.user_tps["mean"]),
+                  f(s.user_tps["p50"]), f(s.user_tps["p1"]), f(s.ttft_ms["p50"], 0),
+                  f(s.ttft_ms["p99"], 0), f(s.tpot_ms["p50"], 1), f(s.itl_ms["p99"], 1),
+                  f(s.e2e_ms["p99"], 0))
+    return t
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(loadtest)

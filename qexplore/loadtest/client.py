@@ -1,0 +1,107 @@
+"""The streaming client: one request, timed at the byte level, never raising.
+
+Token counts come from the server's ``usage`` (``stream_options.include_usage``), never from
+counting chunks; chunks only time the tokens' arrival.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from qexplore.loadtest.records import RequestRecord
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where requests go: ``base_url`` ends before ``/v1``."""
+
+    base_url: str
+    model: str
+    api: str = "chat"  # "chat" | "completions"
+    api_key: str | None = None
+    timeout_s: float = 600.0
+
+    @property
+    def url(self) -> str:
+        path = "chat/completions" if self.api == "chat" else "completions"
+        return f"{self.base_url.rstrip('/')}/v1/{path}"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+
+def payload(target: Target, prompt: Any, max_tokens: int, ignore_eos: bool,
+            temperature: float = 0.0) -> dict[str, Any]:
+    """The request body: ``prompt`` is text, token ids (completions) or chat messages."""
+    body: dict[str, Any] = {
+        "model": target.model, "max_tokens": max_tokens, "temperature": temperature,
+        "stream": True, "stream_options": {"include_usage": True},
+    }
+    if target.api == "chat":
+        body["messages"] = prompt if isinstance(prompt, list) and prompt and isinstance(
+            prompt[0], dict) else [{"role": "user", "content": str(prompt)}]
+    else:
+        body["prompt"] = prompt
+    if ignore_eos:
+        body["ignore_eos"] = True
+    return body
+
+
+async def send(session: aiohttp.ClientSession, target: Target, body: dict[str, Any],
+               rec: RequestRecord, t0: float) -> RequestRecord:
+    """Send one streaming request and fill ``rec``; errors are recorded, not raised."""
+    started = time.perf_counter()
+    rec.start = started - t0
+    try:
+        timeout = aiohttp.ClientTimeout(total=target.timeout_s)
+        async with session.post(target.url, json=body, headers=target.headers,
+                                timeout=timeout) as resp:
+            if resp.status != 200:
+                text = (await resp.text())[:200].replace("\n", " ")
+                rec.error = f"HTTP {resp.status}: {text}"
+            else:
+                await _read_stream(resp, rec, started, chat=target.api == "chat")
+    except asyncio.TimeoutError:
+        rec.error = f"timeout: no complete answer within {target.timeout_s:g} s"
+    except aiohttp.ClientError as e:
+        rec.error = f"connection: {e.__class__.__name__}: {e}"
+    rec.end = time.perf_counter() - t0
+    return rec
+
+
+async def _read_stream(resp: aiohttp.ClientResponse, rec: RequestRecord, started: float,
+                       chat: bool) -> None:
+    done = False
+    usage = None
+    async for line in resp.content:
+        if not line.startswith(b"data:"):
+            continue
+        data = line[5:].strip()
+        if data == b"[DONE]":
+            done = True
+            break
+        now = time.perf_counter()
+        chunk = json.loads(data)
+        choices = chunk.get("choices")
+        if choices:
+            c = choices[0]
+            text = (c.get("delta") or {}).get("content") if chat else c.get("text")
+            if text:
+                if rec.ttft is None:
+                    rec.ttft = now - started
+                rec.chunk_times.append(now - started)
+        usage = chunk.get("usage") or usage
+    if not done:
+        rec.error = "connection: the stream ended before [DONE]"
+    elif not usage:
+        rec.error = "protocol: the server sent no usage (stream_options.include_usage)"
+    else:
+        rec.output_tokens = int(usage.get("completion_tokens") or 0)
+        rec.prompt_tokens = usage.get("prompt_tokens")

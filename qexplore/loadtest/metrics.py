@@ -1,0 +1,164 @@
+"""Serving metrics as pure functions over raw request records — the product's contract.
+
+Per request (completed requests only):
+    ttft      send → first token-bearing chunk
+    e2e       send → last byte
+    user_tps  output_tokens / e2e  (TTFT included: the rate a person feels)
+    tpot      (e2e − ttft) / (output_tokens − 1), undefined for a single output token
+    itl       gaps between consecutive token-bearing chunks
+
+Per level (``sent`` = every measured request, failed ones included):
+    duration_s      first send → last end among the level's requests
+    output_tps      Σ output tokens of completed requests / duration_s
+    request_tps     completed requests / duration_s
+    user_tps        mean, p50 and p1 (the slowest 1 %) over *all sent* requests, a failed
+                    request counting as a user who got 0 tok/s — failures never vanish
+    ttft/tpot/itl/e2e  p50, p90, p99 in milliseconds over completed requests
+    failed, error_rate = failed / sent
+    goodput         share of sent requests that completed and met the SLO
+Capacity: the largest level whose slowest-1 % user_tps ≥ the SLO floor with no errors.
+
+Percentiles interpolate linearly between order statistics (numpy's default, as vLLM's own
+benchmark does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+
+from qexplore.loadtest.records import RequestRecord
+
+
+@dataclass(frozen=True)
+class Slo:
+    min_user_tps: float = 10.0
+    max_ttft_ms: float | None = None
+
+
+def user_tps(r: RequestRecord) -> float:
+    """Output tokens per second of the whole request as its user felt it (0 if it failed)."""
+    e2e = r.e2e
+    if not r.ok or not e2e or e2e <= 0:
+        return 0.0
+    return r.output_tokens / e2e
+
+
+def tpot(r: RequestRecord) -> float | None:
+    """Time per output token after the first; None with fewer than two tokens."""
+    if not r.ok or r.ttft is None or r.e2e is None or r.output_tokens < 2:
+        return None
+    return (r.e2e - r.ttft) / (r.output_tokens - 1)
+
+
+def itls(r: RequestRecord) -> list[float]:
+    """Gaps between consecutive token-bearing chunks."""
+    t = r.chunk_times
+    return [b - a for a, b in pairwise(t)] if r.ok else []
+
+
+def meets_slo(r: RequestRecord, slo: Slo) -> bool:
+    if not r.ok or user_tps(r) < slo.min_user_tps:
+        return False
+    return slo.max_ttft_ms is None or (r.ttft is not None and r.ttft * 1000 <= slo.max_ttft_ms)
+
+
+def percentiles(values: Sequence[float], qs: Sequence[float], scale: float = 1.0
+                ) -> dict[str, float | None]:
+    """``{"p50": …}`` for each q; None for every q when there are no values."""
+    arr = np.asarray(values, dtype=float)
+    return {f"p{q:g}": (float(np.percentile(arr, q)) * scale if arr.size else None) for q in qs}
+
+
+@dataclass
+class LevelSummary:
+    concurrency: int
+    sent: int
+    completed: int
+    failed: int
+    duration_s: float
+    output_tps: float
+    request_tps: float
+    user_tps: dict[str, float | None]
+    ttft_ms: dict[str, float | None]
+    tpot_ms: dict[str, float | None]
+    itl_ms: dict[str, float | None]
+    e2e_ms: dict[str, float | None]
+    error_rate: float
+    goodput: float
+    errors: dict[str, int] = field(default_factory=dict)
+    rate: float | None = None
+    telemetry: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+LATENCY_QS = (50, 90, 99)
+
+
+def summarize_level(records: Sequence[RequestRecord], slo: Slo = Slo()) -> LevelSummary:
+    """The level's summary. ``records`` are its measured requests (no warm-up)."""
+    if not records:
+        raise ValueError("a level needs at least one request")
+    done = [r for r in records if r.ok]
+    ends = [r.end for r in records if r.end is not None]
+    duration = (max(ends) if ends else 0.0) - min(r.start for r in records)
+    per_s = (lambda x: x / duration) if duration > 0 else (lambda x: 0.0)
+    utps = [user_tps(r) for r in records]
+    errors: dict[str, int] = {}
+    for r in records:
+        if r.error:
+            kind = r.error.split(":", 1)[0]
+            errors[kind] = errors.get(kind, 0) + 1
+    return LevelSummary(
+        concurrency=records[0].concurrency,
+        sent=len(records),
+        completed=len(done),
+        failed=len(records) - len(done),
+        duration_s=duration,
+        output_tps=per_s(sum(r.output_tokens for r in done)),
+        request_tps=per_s(len(done)),
+        user_tps={"mean": float(np.mean(utps)), **percentiles(utps, (50, 1))},
+        ttft_ms=percentiles([r.ttft for r in done if r.ttft is not None], LATENCY_QS, 1000),
+        tpot_ms=percentiles([t for r in done if (t := tpot(r)) is not None], LATENCY_QS, 1000),
+        itl_ms=percentiles([g for r in done for g in itls(r)], LATENCY_QS, 1000),
+        e2e_ms=percentiles([r.e2e for r in done if r.e2e is not None], LATENCY_QS, 1000),
+        error_rate=(len(records) - len(done)) / len(records),
+        goodput=sum(meets_slo(r, slo) for r in records) / len(records),
+        errors=errors,
+        rate=records[0].rate,
+    )
+
+
+@dataclass(frozen=True)
+class Capacity:
+    users: int | None  # the largest measured level meeting the SLO, None if none does
+    next_level: int | None  # the first measured level above it, which fails the SLO
+    note: str
+
+
+def capacity(levels: Sequence[LevelSummary], slo: Slo = Slo()) -> Capacity:
+    """Largest concurrency whose slowest-1 % user_tps ≥ the SLO floor with no errors."""
+    ordered = sorted((lv for lv in levels if lv.rate is None), key=lambda lv: lv.concurrency)
+
+    def ok(lv: LevelSummary) -> bool:
+        p1 = lv.user_tps["p1"]
+        return lv.failed == 0 and p1 is not None and p1 >= slo.min_user_tps
+
+    passing = [lv.concurrency for lv in ordered if ok(lv)]
+    best = max(passing) if passing else None
+    above = [lv.concurrency for lv in ordered if best is None or lv.concurrency > best]
+    nxt = min(above) if above else None
+    if best is None:
+        note = (f"no measured level meets {slo.min_user_tps:g} tok/s per user"
+                + (f" (not even {ordered[0].concurrency} users)" if ordered else ""))
+    elif nxt is None:
+        note = f"all measured levels meet the SLO; capacity is at least {best} users"
+    else:
+        note = f"between {best} and {nxt} users: {best} meets the SLO, {nxt} does not"
+    return Capacity(best, nxt, note)

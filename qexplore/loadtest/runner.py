@@ -1,0 +1,165 @@
+"""Closed-loop levels (N users, each sending its next request when the last one ends) and
+open-loop levels (Poisson arrivals at a rate), on one event loop and one connection pool."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import aiohttp
+
+from qexplore.loadtest.client import Target, payload, send
+from qexplore.loadtest.records import RequestRecord
+
+
+@dataclass(frozen=True)
+class LevelPlan:
+    """One level: ``concurrency`` closed-loop users, or Poisson arrivals at ``rate`` req/s
+    with at most ``concurrency`` in flight."""
+
+    concurrency: int
+    requests: int
+    warmup: int = 0
+    rate: float | None = None
+
+
+@dataclass(frozen=True)
+class RequestShape:
+    prompts: Sequence[Any]
+    max_tokens: int
+    ignore_eos: bool = False
+    temperature: float = 0.0
+    seed: int = 0
+
+
+@dataclass
+class Progress:
+    level: LevelPlan
+    done: int = 0
+    failed: int = 0
+    tokens: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def tokens_per_s(self) -> float:
+        elapsed = time.perf_counter() - self.started
+        return self.tokens / elapsed if elapsed > 0 else 0.0
+
+
+class Sampler(Protocol):
+    """Collects server telemetry while a level runs (see :mod:`qexplore.serve.telemetry`)."""
+
+    async def run(self, session: aiohttp.ClientSession, stop: asyncio.Event) -> dict[str, Any] | None:
+        ...
+
+
+OnProgress = Callable[[Progress], None]
+Check = Callable[[], None]
+
+
+async def run_levels(
+    target: Target, shape: RequestShape, levels: Sequence[LevelPlan],
+    on_progress: OnProgress | None = None, sampler: Sampler | None = None,
+    check: Check | None = None, on_level: Callable[[LevelPlan, list[RequestRecord], Any], None]
+    | None = None,
+) -> list[tuple[list[RequestRecord], dict[str, Any] | None]]:
+    """Run each level in order; returns (measured records, telemetry) per level.
+
+    ``check`` is called before each level (e.g. to raise if the server died: requests to a dead
+    server are recorded as connection errors, then the next level does not start); ``on_level``
+    gets each level's results as soon as it ends, so nothing measured is lost.
+    """
+    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    out = []
+    async with aiohttp.ClientSession(connector=connector) as session:
+        t0 = time.perf_counter()
+        prompts = itertools.cycle(_shuffled(shape))
+        for lv in levels:
+            if check:
+                check()
+            result = await _run_level(session, target, shape, lv, prompts, t0, on_progress,
+                                      sampler)
+            if on_level:
+                on_level(lv, *result)
+            out.append(result)
+    return out
+
+
+def _shuffled(shape: RequestShape) -> list[Any]:
+    items = list(shape.prompts)
+    random.Random(shape.seed).shuffle(items)
+    return items
+
+
+async def _run_level(session: aiohttp.ClientSession, target: Target, shape: RequestShape,
+                     lv: LevelPlan, prompts: itertools.cycle[Any], t0: float,
+                     on_progress: OnProgress | None, sampler: Sampler | None
+                     ) -> tuple[list[RequestRecord], dict[str, Any] | None]:
+    def body() -> dict[str, Any]:
+        return payload(target, next(prompts), shape.max_tokens, shape.ignore_eos, shape.temperature)
+
+    if lv.warmup:
+        warm = LevelPlan(min(lv.concurrency, lv.warmup), lv.warmup)
+        await _closed_loop(session, target, warm, body, t0, None)
+    stop = asyncio.Event()
+    telemetry = asyncio.create_task(sampler.run(session, stop)) if sampler else None
+    try:
+        run = _open_loop if lv.rate else _closed_loop
+        records = await run(session, target, lv, body, t0, on_progress)
+    finally:
+        stop.set()
+    return records, (await telemetry if telemetry else None)
+
+
+async def _closed_loop(session: aiohttp.ClientSession, target: Target, lv: LevelPlan,
+                       body: Callable[[], dict[str, Any]], t0: float,
+                       on_progress: OnProgress | None) -> list[RequestRecord]:
+    counter = itertools.count()
+    records: list[RequestRecord] = []
+    progress = Progress(lv)
+
+    async def user() -> None:
+        while (i := next(counter)) < lv.requests:
+            rec = await send(session, target, body(), RequestRecord(lv.concurrency, i, 0.0), t0)
+            records.append(rec)
+            _advance(progress, rec, on_progress)
+
+    await asyncio.gather(*(user() for _ in range(lv.concurrency)))
+    return sorted(records, key=lambda r: r.index)
+
+
+async def _open_loop(session: aiohttp.ClientSession, target: Target, lv: LevelPlan,
+                     body: Callable[[], dict[str, Any]], t0: float,
+                     on_progress: OnProgress | None) -> list[RequestRecord]:
+    assert lv.rate is not None
+    rng = random.Random(int(lv.rate * 1000))
+    slots = asyncio.Semaphore(lv.concurrency)
+    progress = Progress(lv)
+    records: list[RequestRecord] = []
+
+    async def one(i: int) -> None:
+        async with slots:
+            rec = await send(session, target, body(), RequestRecord(lv.concurrency, i, 0.0,
+                                                                    rate=lv.rate), t0)
+        records.append(rec)
+        _advance(progress, rec, on_progress)
+
+    tasks: list[Awaitable[None]] = []
+    for i in range(lv.requests):
+        tasks.append(asyncio.create_task(one(i)))
+        await asyncio.sleep(rng.expovariate(lv.rate))
+    await asyncio.gather(*tasks)
+    return sorted(records, key=lambda r: r.index)
+
+
+def _advance(progress: Progress, rec: RequestRecord, on_progress: OnProgress | None) -> None:
+    progress.done += 1
+    progress.failed += not rec.ok
+    progress.tokens += rec.output_tokens
+    if on_progress:
+        on_progress(progress)

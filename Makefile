@@ -1,7 +1,7 @@
 # qexplore — the commands README.md names.
 #   make demo    set up (if needed) and run the CPU demo
 #   make test    set up (if needed) and run every test tier (unit, integration, e2e) + lint
-.PHONY: setup demo test check unit clean-envs
+.PHONY: setup demo test check unit bench clean-envs
 
 VENV := .venv
 BIN := $(VENV)/bin
@@ -23,6 +23,11 @@ test: check
 
 unit: setup
 	$(BIN)/pytest -m unit
+
+bench: setup  ## benchmarks: each prints ratios measured in the same run (minutes; not in CI)
+	$(BIN)/python bench/loadtest_fidelity.py --server fake --pairs 3
+	$(BIN)/python bench/loadtest_fidelity.py
+	$(BIN)/python bench/client_cost.py
 
 clean-envs:
 	rm -rf $(VENV) "$$($(BIN)/python -m qexplore.paths serve-env 2>/dev/null || echo /nonexistent)"

@@ -42,7 +42,8 @@ def loadtest(
     model: Annotated[str, typer.Option(help="Model name the server expects in requests.")],
     concurrency: Annotated[str, typer.Option(help="Closed-loop user counts, e.g. 1,8,32.")] = "1,8,32",
     requests: Annotated[int, typer.Option(min=1, help="Measured requests per level.")] = 64,
-    warmup: Annotated[int, typer.Option(min=0, help="Unmeasured requests before each level.")] = 2,
+    warmup: Annotated[int | None, typer.Option(
+        min=0, help="Unmeasured requests before each level [default: one per user].")] = None,
     workload: Annotated[str, typer.Option(help="short | long | random | a JSONL file.")] = "short",
     api: Annotated[str | None, typer.Option(help="chat | completions (default: completions for "
                                             "random, chat otherwise).")] = None,
@@ -59,6 +60,11 @@ def loadtest(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the summary as JSON.")] = None,
     raw: Annotated[Path | None, typer.Option(help="Write raw per-request records (parquet).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for prompt order and random prompts.")] = 0,
+    telemetry: Annotated[bool, typer.Option(help="Sample the server's /metrics around and "
+                                            "during levels.")] = True,
+    telemetry_interval: Annotated[float, typer.Option(
+        min=0.1, help="Seconds between /metrics samples during a level (polling costs the "
+        "server CPU; keep it sparse on CPU machines).")] = 5.0,
 ) -> None:
     """Load-test any OpenAI-compatible server at several concurrency levels (or request rates)."""
     from qexplore.cli.progress import LoadProgress
@@ -78,12 +84,15 @@ def loadtest(
     target = Target(endpoint, model, api, key, timeout)
     shape = RequestShape(prompts, output_len, ignore_eos, seed=seed)
     if rate:
-        levels = [LevelPlan(max(users), requests, warmup, r) for r in float_list(rate)]
+        levels = [LevelPlan(max(users), requests, _warm(warmup, max(users)), r)
+                  for r in float_list(rate)]
     else:
-        levels = [LevelPlan(u, requests, warmup) for u in users]
+        levels = [LevelPlan(u, requests, _warm(warmup, u)) for u in users]
     with LoadProgress(console) as progress:
         result = run_loadtest(target, shape, levels, Slo(min_user_tps, max_ttft_ms),
-                              on_progress=progress.update, sampler=MetricsSampler(endpoint),
+                              on_progress=progress.update,
+                              sampler=MetricsSampler(endpoint, telemetry_interval)
+                              if telemetry else None,
                               on_level=progress.level_done)
     console.print(levels_table(result.levels))
     console.print(f"capacity: {result.capacity.note}", highlight=False)
@@ -96,6 +105,10 @@ def loadtest(
 
         first = next((r.error for r in result.records if r.error), "")
         raise LoadTestError(f"every request failed (first error: {first})")
+
+
+def _warm(warmup: int | None, users: int) -> int:
+    return users if warmup is None else warmup
 
 
 def _api_key(env_name: str | None) -> str | None:

@@ -54,7 +54,9 @@ class Progress:
 class Sampler(Protocol):
     """Collects server telemetry while a level runs (see :mod:`qexplore.serve.telemetry`)."""
 
-    async def run(self, session: aiohttp.ClientSession, stop: asyncio.Event) -> dict[str, Any] | None:
+    async def run(self, session: aiohttp.ClientSession, stop: asyncio.Event,
+                  ready: asyncio.Event) -> dict[str, Any] | None:
+        """Sample until ``stop``; set ``ready`` once the baseline sample is taken."""
         ...
 
 
@@ -106,8 +108,10 @@ async def _run_level(session: aiohttp.ClientSession, target: Target, shape: Requ
     if lv.warmup:
         warm = LevelPlan(min(lv.concurrency, lv.warmup), lv.warmup)
         await _closed_loop(session, target, warm, body, t0, None)
-    stop = asyncio.Event()
-    telemetry = asyncio.create_task(sampler.run(session, stop)) if sampler else None
+    stop, ready = asyncio.Event(), asyncio.Event()
+    telemetry = asyncio.create_task(sampler.run(session, stop, ready)) if sampler else None
+    if telemetry:
+        await ready.wait()  # the baseline sample is taken before any measured request
     try:
         run = _open_loop if lv.rate else _closed_loop
         records = await run(session, target, lv, body, t0, on_progress)

@@ -131,7 +131,10 @@ class Workload(Strict):
         [1, 10, 50, 100], min_length=1, description="Closed-loop concurrent users, one level each."
     )
     requests: PositiveInt = Field(100, description="Requests measured per concurrency level.")
-    warmup: Annotated[int, Field(ge=0)] = Field(2, description="Unmeasured requests per level.")
+    warmup: Annotated[int, Field(ge=0)] | None = Field(
+        None, description="Unmeasured requests before each level (default: one per user, so "
+        "the server has seen the level's batch size before measuring)."
+    )
     seed: int = Field(0, description="Seed for prompt order and random prompts.")
 
     @field_validator("concurrency")

@@ -29,24 +29,31 @@ def parse_metrics(text: str) -> dict[str, float]:
     return out
 
 
-class MetricsSampler:
-    """Polls ``/metrics`` every ``interval_s`` while a level runs; summarises what it saw."""
+DEFAULT_INTERVAL_S = 5.0
 
-    def __init__(self, base_url: str, interval_s: float = 0.5) -> None:
+
+class MetricsSampler:
+    """Samples ``/metrics`` before a level, every ``interval_s`` during it, and after it.
+
+    Sampling is not free for the server: on a 2-core CPU machine, polling vLLM's ``/metrics``
+    every 0.5 s during a level halved its throughput and made streams arrive in bursts
+    (bench/loadtest_fidelity.py, measured with and without). Hence the sparse default.
+    """
+
+    def __init__(self, base_url: str, interval_s: float = DEFAULT_INTERVAL_S) -> None:
         self.url = f"{base_url.rstrip('/')}/metrics"
         self.interval_s = interval_s
 
-    async def run(self, session: aiohttp.ClientSession, stop: asyncio.Event
-                  ) -> dict[str, Any] | None:
-        samples: list[dict[str, float]] = []
-        while True:
-            sample = await self._sample(session)
-            if sample is not None:
-                samples.append(sample)
-            if stop.is_set():
-                break
+    async def run(self, session: aiohttp.ClientSession, stop: asyncio.Event,
+                  ready: asyncio.Event) -> dict[str, Any] | None:
+        """Take the baseline sample, set ``ready``, sample until ``stop``, take a last one."""
+        samples = [s for s in [await self._sample(session)] if s is not None]
+        ready.set()
+        while not stop.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.interval_s)
+            if (sample := await self._sample(session)) is not None:
+                samples.append(sample)
         return summarize(samples)
 
     async def _sample(self, session: aiohttp.ClientSession) -> dict[str, float] | None:

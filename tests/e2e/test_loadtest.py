@@ -29,7 +29,10 @@ def test_three_levels_on_the_demo_model(demo_server: VllmServer) -> None:
     one, _, eight = result.levels
     # batching: 8 concurrent users get more total throughput than 1, each a bit less
     assert eight.output_tps > one.output_tps
-    assert eight.telemetry and eight.telemetry["running_max"] >= 1  # vLLM saw the batch
+    # vLLM's gauges were read (their values depend on timing; the fake-server test checks them)
+    assert eight.telemetry and {"running_max", "waiting_max", "kv_cache_usage_max",
+                                "preemptions"} <= set(eight.telemetry)
+    assert eight.telemetry["samples"] >= 2  # before and after the level at least
     assert one.ttft_ms["p50"] is not None and one.ttft_ms["p50"] > 0
 
 

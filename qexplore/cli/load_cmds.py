@@ -79,7 +79,7 @@ def loadtest(
     api = api or ("completions" if workload == "random" else "chat")
     if api not in ("chat", "completions"):
         raise typer.BadParameter("--api must be chat or completions")
-    key = _api_key(api_key_env)
+    key = api_key(api_key_env)
     prompts = load_prompts(workload, api, input_len, tokenizer, seed)
     target = Target(endpoint, model, api, key, timeout)
     shape = RequestShape(prompts, output_len, ignore_eos, seed=seed)
@@ -111,7 +111,8 @@ def _warm(warmup: int | None, users: int) -> int:
     return users if warmup is None else warmup
 
 
-def _api_key(env_name: str | None) -> str | None:
+def api_key(env_name: str | None) -> str | None:
+    """The API key from the named environment variable (keys never travel on argv)."""
     from qexplore.errors import RecipeError
 
     if not env_name:

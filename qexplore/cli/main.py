@@ -40,12 +40,13 @@ def main(
 
 
 def _register() -> None:
-    from qexplore.cli import build_cmds, demo, load_cmds, serve_cmds, setup_cmds
+    from qexplore.cli import build_cmds, demo, eval_cmds, load_cmds, serve_cmds, setup_cmds
 
     setup_cmds.register(app)
     build_cmds.register(app)
     serve_cmds.register(app)
     load_cmds.register(app)
+    eval_cmds.register(app)
     app.add_typer(demo.app, name="demo")
 
 

@@ -10,8 +10,13 @@ import pytest
 
 from qexplore import paths
 from qexplore.demo.model import ensure_demo_model
+from qexplore.quantize.build import BuildRecord, build_variant
+from qexplore.recipes import load_recipe
+from qexplore.recipes.schema import Recipe
 from qexplore.serve.launcher import ServerSpec
 from qexplore.serve.manager import VllmServer
+
+DEMO_RECIPE = Path(__file__).parents[2] / "recipes" / "demo-cpu.yaml"
 
 
 def vllm_pids() -> set[int]:
@@ -47,3 +52,17 @@ def demo_server(demo_model: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     )
     with VllmServer(spec) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def demo_recipe(demo_model: Path) -> Recipe:
+    return load_recipe(DEMO_RECIPE)
+
+
+@pytest.fixture(scope="session")
+def demo_builds(demo_recipe: Recipe, tmp_path_factory: pytest.TempPathFactory
+                ) -> Iterator[dict[str, BuildRecord]]:
+    """W8A8 and W4A16 of the demo model, built fresh once per test session."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("QEXPLORE_BUILD_CACHE", str(tmp_path_factory.mktemp("builds")))
+        yield {v.name: build_variant(demo_recipe, v) for v in demo_recipe.variants[1:]}

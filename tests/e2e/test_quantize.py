@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -26,16 +25,14 @@ DEMO_RECIPE = Path(__file__).parents[2] / "recipes" / "demo-cpu.yaml"
 SUMS = [(3, 5), (12, 7), (19, 19), (14, 6)]
 
 
-@pytest.fixture(scope="module")
-def recipe(demo_model: Path) -> Recipe:
-    return load_recipe(DEMO_RECIPE)
+@pytest.fixture
+def recipe(demo_recipe: Recipe) -> Recipe:
+    return demo_recipe
 
 
-@pytest.fixture(scope="module")
-def builds(recipe: Recipe, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, BuildRecord]]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("QEXPLORE_BUILD_CACHE", str(tmp_path_factory.mktemp("builds")))
-        yield {v.name: build_variant(recipe, v) for v in recipe.variants[1:]}
+@pytest.fixture
+def builds(demo_builds: dict[str, BuildRecord]) -> dict[str, BuildRecord]:
+    return demo_builds
 
 
 def test_builds_are_compressed_tensors_checkpoints(builds: dict[str, BuildRecord]) -> None:

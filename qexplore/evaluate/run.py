@@ -1,0 +1,151 @@
+"""The evaluate stage's entry point: lm-eval against a running OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qexplore.errors import EvalError, RecipeError
+from qexplore.evaluate.results import Normalized, higher_is_better, load_samples, normalize
+from qexplore.evaluate.stats import Comparison, compare
+from qexplore.guard import guarded_popen
+
+OnLine = Callable[[str], None]
+ROLLING = {"word_perplexity", "byte_perplexity", "bits_per_byte"}
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    num_fewshot: int | None = None
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class EvalJob:
+    """What to evaluate and where: ``base_url`` ends before ``/v1``."""
+
+    base_url: str
+    model: str
+    tokenizer: str
+    tasks: list[TaskSpec]
+    include_path: str | None = None
+    num_concurrent: int = 8
+    seed: int = 1234
+    max_length: int = 2048
+    api_key: str | None = None
+
+    def model_args(self) -> dict[str, Any]:
+        """lm-eval's local-completions arguments. Token-list requests: text requests shift
+        log-likelihoods by a token when the server adds BOS."""
+        return {
+            "model": self.model, "base_url": f"{self.base_url.rstrip('/')}/v1/completions",
+            "tokenizer": self.tokenizer, "tokenizer_backend": "huggingface",
+            "tokenized_requests": True, "add_bos_token": True,
+            "num_concurrent": self.num_concurrent, "max_length": self.max_length,
+            "max_retries": 3, "timeout": 600,
+        }
+
+    def groups(self) -> list[dict[str, Any]]:
+        """Tasks sharing few-shot and limit settings go to lm-eval together."""
+        by_key: dict[tuple[int | None, int | None], list[str]] = {}
+        for t in self.tasks:
+            by_key.setdefault((t.num_fewshot, t.limit), []).append(t.name)
+        return [{"tasks": names, "num_fewshot": k[0], "limit": k[1]} for k, names in by_key.items()]
+
+
+@dataclass
+class EvalResult:
+    tasks: Normalized
+    raw_path: Path
+    samples_dir: Path
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        """``{"tasks": {TASK: {METRIC: {"value", "stderr", "n"}}}}`` — the ``--json`` format."""
+        return {"tasks": {t: {m: {k: v[k] for k in ("value", "stderr", "n")} for m, v in ms.items()}
+                          for t, ms in self.tasks.items()}}
+
+
+def check_tasks(tasks: list[str], include_path: str | None) -> None:
+    """Raise RecipeError at once for unknown tasks or hub datasets that cannot be had."""
+    with tempfile.TemporaryDirectory() as tmp:
+        job = Path(tmp) / "job.json"
+        job.write_text(json.dumps({"tasks": tasks, "include_path": include_path}))
+        out = subprocess.run([sys.executable, "-m", "qexplore.evaluate.worker", "check", str(job)],
+                             capture_output=True, text=True, timeout=300)
+    try:
+        problems = json.loads(out.stdout.strip().splitlines()[-1])["problems"]
+    except (IndexError, ValueError, KeyError):
+        raise EvalError(f"checking the eval tasks failed: {out.stderr.strip()[-500:]}") from None
+    if problems:
+        raise RecipeError(problems)
+
+
+def evaluate(job: EvalJob, out_dir: Path, on_line: OnLine | None = None) -> EvalResult:
+    """Run lm-eval in a guarded child process; results and per-sample logs land in ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    spec = {"model_args": job.model_args(), "groups": job.groups(), "seed": job.seed,
+            "include_path": job.include_path, "out": str(out_dir)}
+    (out_dir / "job.json").write_text(json.dumps(spec, indent=1))
+    env = {**os.environ, "OPENAI_API_KEY": job.api_key or "EMPTY"}
+    _run_child(out_dir / "job.json", out_dir / "eval.log", env, on_line)
+    raw = json.loads((out_dir / "lm-eval.json").read_text())
+    return EvalResult(normalize(raw), out_dir / "lm-eval.json", out_dir / "samples", raw)
+
+
+def _run_child(job: Path, log_path: Path, env: dict[str, str], on_line: OnLine | None) -> None:
+    cmd = [sys.executable, "-u", "-m", "qexplore.evaluate.worker", "run", str(job)]
+    tail: deque[str] = deque(maxlen=30)
+    with open(log_path, "w") as log:
+        proc = guarded_popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env=env)
+        assert proc.stdout is not None and proc.stdin is not None
+        try:
+            for line in proc.stdout:
+                log.write(line)
+                tail.append(line.rstrip())
+                if on_line and line.startswith("[eval]"):
+                    on_line(line.removeprefix("[eval]").strip())
+            code = proc.wait()
+        finally:
+            proc.stdin.close()
+    if code != 0:
+        last = next((t for t in reversed(tail) if "Error" in t), tail[-1] if tail else "")
+        raise EvalError(f"lm-eval failed (exit {code}): {last}\n" + "\n".join(tail))
+
+
+def sample_value(v: Any) -> float:
+    """A per-sample metric as one number: rolling metrics' (log-likelihood, count) pairs become
+    the negative log-likelihood per unit (lower is better, like perplexity)."""
+    if isinstance(v, list) and len(v) == 2:
+        return -float(v[0]) / float(v[1])
+    return float(v)
+
+
+def compare_to_baseline(base: EvalResult, variant: EvalResult) -> dict[str, dict[str, Comparison]]:
+    """Per task and metric: recovery, paired p-value and verdict against the baseline."""
+    out: dict[str, dict[str, Comparison]] = {}
+    for task, metrics in variant.tasks.items():
+        if task not in base.tasks:
+            continue
+        b_rows = load_samples(base.samples_dir, task)
+        v_rows = load_samples(variant.samples_dir, task)
+        for metric, v in metrics.items():
+            name = metric.split(",")[0]
+            bs = {i: sample_value(m[name]) for i, m in b_rows.items() if name in m}
+            vs = {i: sample_value(m[name]) for i, m in v_rows.items() if name in m}
+            hib = higher_is_better(variant.raw, task, name)
+            binary = name not in ROLLING and set(bs.values()) | set(vs.values()) <= {0.0, 1.0}
+            out.setdefault(task, {})[metric] = compare(
+                metric, base.tasks[task].get(metric, {}).get("value"), v["value"], bs, vs,
+                hib if name not in ROLLING else False, binary)
+    return out

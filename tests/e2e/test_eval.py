@@ -1,0 +1,79 @@
+"""Evaluate stage on the real server: lm-eval's own numbers, and honest comparisons."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from qexplore.errors import RecipeError
+from qexplore.evaluate.results import normalize
+from qexplore.evaluate.run import EvalJob, TaskSpec, check_tasks, compare_to_baseline, evaluate
+from qexplore.quantize.build import BuildRecord
+from qexplore.recipes.resolve import DEMO_FILES
+from qexplore.recipes.schema import Recipe
+from qexplore.serve.from_recipe import server_spec
+from qexplore.serve.manager import VllmServer
+
+pytestmark = pytest.mark.e2e
+TASKS = ["demo_add_mc", "demo_add_gen", "demo_ppl"]
+INCLUDE = str(DEMO_FILES / "tasks")
+
+
+def job(server: VllmServer, model: str, tokenizer: Path) -> EvalJob:
+    return EvalJob(server.base_url, model, str(tokenizer), [TaskSpec(t, limit=60) for t in TASKS],
+                   INCLUDE, num_concurrent=8, max_length=256)
+
+
+@pytest.fixture(scope="module")
+def baseline(demo_server: VllmServer, demo_model: Path, tmp_path_factory: pytest.TempPathFactory):
+    return evaluate(job(demo_server, "demo", demo_model), tmp_path_factory.mktemp("eval-base"))
+
+
+def test_qexplore_reports_exactly_what_the_lm_eval_cli_reports(
+    baseline, demo_server: VllmServer, demo_model: Path, tmp_path: Path
+) -> None:
+    j = job(demo_server, "demo", demo_model)
+    args = ",".join(f"{k}={v}" for k, v in j.model_args().items())
+    cmd = [sys.executable, "-m", "lm_eval", "--model", "local-completions", "--model_args", args,
+           "--tasks", ",".join(TASKS), "--include_path", INCLUDE, "--limit", "60",
+           "--seed", "1234", "--output_path", str(tmp_path)]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=600)
+    direct = json.loads(next(tmp_path.rglob("results_*.json")).read_text())
+    assert normalize(direct) == baseline.tasks
+    assert set(baseline.tasks) == set(TASKS)
+    assert baseline.tasks["demo_add_mc"]["acc"]["value"] > 0.5  # well above 25 % chance
+    assert baseline.tasks["demo_add_gen"]["exact_match"]["n"] == 60
+
+
+def test_a_quantized_variant_against_the_baseline(
+    baseline, demo_recipe: Recipe, demo_builds: dict[str, BuildRecord], demo_model: Path,
+    tmp_path: Path
+) -> None:
+    variant = next(v for v in demo_recipe.variants if v.name == "int4-w4a16")
+    with VllmServer(server_spec(demo_recipe, variant, demo_builds[variant.name], tmp_path)) as s:
+        int4 = evaluate(job(s, variant.name, demo_model), tmp_path / "eval")
+    cmp = compare_to_baseline(baseline, int4)
+    ppl = cmp["demo_ppl"]["byte_perplexity"]
+    assert ppl.test == "paired-bootstrap" and ppl.pairs == 50
+    assert ppl.variant != ppl.baseline  # INT4 moves perplexity…
+    acc = cmp["demo_add_mc"]["acc"]
+    assert acc.test == "mcnemar" and acc.pairs == 60
+    assert acc.recovery is not None and 0.8 < acc.recovery <= 1.1
+    for metrics in cmp.values():
+        for c in metrics.values():
+            assert c.verdict in {"same", "better", "worse"} and 0 < c.p_value <= 1
+
+
+def test_an_offline_hub_task_fails_at_once_naming_the_dataset() -> None:
+    started = time.monotonic()
+    with pytest.raises(RecipeError) as e:
+        check_tasks(["gsm8k"], None)
+    assert time.monotonic() - started < 60
+    assert e.value.problems == [
+        "eval.tasks[0]: task 'gsm8k' needs the dataset 'openai/gsm8k' from the Hugging Face hub; "
+        "it is not in the local cache and the hub cannot be reached"]

@@ -62,9 +62,9 @@ def loadtest(
     seed: Annotated[int, typer.Option(help="Seed for prompt order and random prompts.")] = 0,
     telemetry: Annotated[bool, typer.Option(help="Sample the server's /metrics around and "
                                             "during levels.")] = True,
-    telemetry_interval: Annotated[float, typer.Option(
-        min=0.1, help="Seconds between /metrics samples during a level (polling costs the "
-        "server CPU; keep it sparse on CPU machines).")] = 5.0,
+    telemetry_interval: Annotated[float | None, typer.Option(
+        min=0.1, help="Also sample /metrics every this many seconds during a level (costs the "
+        "server CPU: on CPU machines it distorts the measurement).")] = None,
 ) -> None:
     """Load-test any OpenAI-compatible server at several concurrency levels (or request rates)."""
     from qexplore.cli.progress import LoadProgress
@@ -93,7 +93,7 @@ def loadtest(
                               on_progress=progress.update,
                               sampler=MetricsSampler(endpoint, telemetry_interval)
                               if telemetry else None,
-                              on_level=progress.level_done)
+                              on_level=lambda summary, _: progress.level_done(summary))
     console.print(levels_table(result.levels))
     console.print(f"capacity: {result.capacity.note}", highlight=False)
     if json_out:

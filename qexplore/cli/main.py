@@ -40,8 +40,17 @@ def main(
 
 
 def _register() -> None:
-    from qexplore.cli import build_cmds, demo, eval_cmds, load_cmds, serve_cmds, setup_cmds
+    from qexplore.cli import (
+        build_cmds,
+        demo,
+        eval_cmds,
+        load_cmds,
+        serve_cmds,
+        setup_cmds,
+        sweep_cmds,
+    )
 
+    sweep_cmds.register(app)
     setup_cmds.register(app)
     build_cmds.register(app)
     serve_cmds.register(app)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,9 +33,10 @@ def run_loadtest(
     target: Target, shape: RequestShape, levels: Sequence[LevelPlan], slo: Slo = DEFAULT_SLO,
     on_progress: OnProgress | None = None, sampler: Sampler | None = None,
     check: Check | None = None,
-    on_level: Any = None,
+    on_level: Callable[[LevelSummary, list[RequestRecord]], None] | None = None,
 ) -> LoadTestResult:
-    """Run every level in order against ``target`` and summarise each."""
+    """Run every level in order against ``target`` and summarise each; ``on_level`` gets each
+    level's summary and raw records as soon as the level ends."""
     summaries: list[LevelSummary] = []
     records: list[RequestRecord] = []
 
@@ -46,7 +47,7 @@ def run_loadtest(
         summaries.append(summary)
         records.extend(recs)
         if on_level:
-            on_level(summary)
+            on_level(summary, recs)
 
     asyncio.run(run_levels(target, shape, levels, on_progress, sampler, check, finished))
     return LoadTestResult(summaries, records, capacity(summaries, slo))

@@ -183,7 +183,8 @@ class Slo(Strict):
 
 
 class Output(Strict):
-    dir: str = Field("reports", description="Folder for reports/<run-id>/.")
+    dir: str = Field("reports", description="Folder for <run-id>/ reports (relative to the "
+                     "working directory).")
     store: str | None = Field(None, description="Results database (default: see `qexplore doctor`).")
 
 

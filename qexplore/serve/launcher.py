@@ -64,11 +64,13 @@ def build_argv(spec: ServerSpec, port: int) -> list[str]:
     return argv + list(spec.extra_args)
 
 
-def build_env(spec: ServerSpec, base: dict[str, str] | None = None) -> dict[str, str]:
-    """The server's environment: loopback only, caches and temp files inside the run folder."""
+def build_env(spec: ServerSpec, tmp: Path, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The server's environment: loopback only, its cache inside the run folder.
+
+    ``tmp`` must be a short path: vLLM puts its ZMQ IPC sockets there, and a Unix socket path
+    may not exceed 107 characters (a temp dir inside a deep run folder broke start-up).
+    """
     env = dict(os.environ if base is None else base)
-    tmp = spec.run_dir / "tmp"
-    tmp.mkdir(parents=True, exist_ok=True)
     env.update({
         "VLLM_HOST_IP": "127.0.0.1",
         "VLLM_NO_USAGE_STATS": "1",

@@ -16,14 +16,15 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections import deque
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from qexplore.errors import ServerError
@@ -63,6 +64,9 @@ class VllmServer:
         self.facts: ServerFacts | None = None
         self._guard: subprocess.Popen[bytes] | None = None
         self._server_pgid: int | None = None
+        self._tmp: Path | None = None
+
+    api_key: str | None = None  # a server we start needs none
 
     @property
     def base_url(self) -> str:
@@ -72,7 +76,7 @@ class VllmServer:
         self.start()
         return self
 
-    def __exit__(self, *exc: tuple[type[BaseException], BaseException, TracebackType]) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def start(self) -> None:
@@ -80,12 +84,13 @@ class VllmServer:
         self.spec.run_dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         argv = build_argv(self.spec, self.port)
+        self._tmp = Path(tempfile.mkdtemp(prefix="qx-"))  # short: IPC socket paths live here
         started = time.monotonic()
         with open(self.spec.log_path, "ab") as log:
             log.write(f"$ {' '.join(argv)}\n".encode())
             log.flush()
             self._guard = guarded_popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                        env=build_env(self.spec))
+                                        env=build_env(self.spec, self._tmp))
         try:
             self._wait_healthy(started + self.spec.startup_timeout_s)
             self._smoke()
@@ -145,6 +150,14 @@ class VllmServer:
         guard, self._guard = self._guard, None
         if guard is None:
             return
+        try:
+            self._stop_guard(guard)
+        finally:
+            if self._tmp:
+                shutil.rmtree(self._tmp, ignore_errors=True)
+                self._tmp = None
+
+    def _stop_guard(self, guard: subprocess.Popen[bytes]) -> None:
         if guard.stdin:
             guard.stdin.close()  # the guard stops the group on EOF
         try:

@@ -29,18 +29,17 @@ def parse_metrics(text: str) -> dict[str, float]:
     return out
 
 
-DEFAULT_INTERVAL_S = 5.0
-
-
 class MetricsSampler:
-    """Samples ``/metrics`` before a level, every ``interval_s`` during it, and after it.
+    """Samples ``/metrics`` before a level and after it, and every ``interval_s`` during it
+    when an interval is given.
 
-    Sampling is not free for the server: on a 2-core CPU machine, polling vLLM's ``/metrics``
-    every 0.5 s during a level halved its throughput and made streams arrive in bursts
-    (bench/loadtest_fidelity.py, measured with and without). Hence the sparse default.
+    Sampling is not free for the server: on a 2-core CPU machine one ``/metrics`` request under
+    load took ~1 s of the API server's time, stalling every stream; polling every 0.5 s halved
+    throughput (bench/loadtest_fidelity.py, measured with and without). So by default nothing is
+    sampled inside the measured window.
     """
 
-    def __init__(self, base_url: str, interval_s: float = DEFAULT_INTERVAL_S) -> None:
+    def __init__(self, base_url: str, interval_s: float | None = None) -> None:
         self.url = f"{base_url.rstrip('/')}/metrics"
         self.interval_s = interval_s
 
@@ -51,7 +50,7 @@ class MetricsSampler:
         ready.set()
         while not stop.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.interval_s)
+                await asyncio.wait_for(stop.wait(), self.interval_s)  # None: wait for the end
             if (sample := await self._sample(session)) is not None:
                 samples.append(sample)
         return summarize(samples)

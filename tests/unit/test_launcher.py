@@ -34,10 +34,10 @@ def test_gpu_argv_uses_memory_utilization_and_extra_args_last(tmp_path: Path) ->
 
 def test_env_keeps_everything_on_loopback_and_in_the_run_folder(tmp_path: Path) -> None:
     s = spec(tmp_path, env={"EXTRA": "1"})
-    env = build_env(s, base={"PATH": "/bin"})
+    env = build_env(s, Path("/tmp/qx-abc"), base={"PATH": "/bin"})
     assert env["VLLM_HOST_IP"] == "127.0.0.1"
     assert env["TORCHDYNAMO_DISABLE"] == "1"
-    assert Path(env["TMPDIR"]).parent == s.run_dir and Path(env["TMPDIR"]).is_dir()
+    assert env["TMPDIR"] == "/tmp/qx-abc"
     assert Path(env["VLLM_CACHE_ROOT"]).parent == s.run_dir
     assert env["HF_HUB_OFFLINE"] == "1"  # the model is a local folder
     assert (env["EXTRA"], env["PATH"]) == ("1", "/bin")

@@ -1,0 +1,216 @@
+"""``qexplore sweep`` (the main job), ``report`` and ``recommend``."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from qexplore.cli.options import RecipeArg
+from qexplore.errors import ExitCode, RecipeError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from qexplore.loadtest.metrics import LevelSummary
+    from qexplore.loadtest.runner import Progress
+    from qexplore.results.pareto import Recommendation
+
+console = Console(width=None if sys.stdout.isatty() else 160)
+StoreOpt = Annotated[Path | None, typer.Option(help="Results database [default: QEXPLORE_STORE, "
+                                               "the recipe's output.store, reports/qexplore.db].")]
+
+
+class ConsoleObserver:
+    """Sweep progress: one line per stage change, a live line per load level."""
+
+    def __init__(self) -> None:
+        from qexplore.cli.progress import LoadProgress
+
+        self.started = time.monotonic()
+        self.load = LoadProgress(console)
+        self.last: tuple[str, str] | None = None
+
+    def _t(self) -> str:
+        s = int(time.monotonic() - self.started)
+        return f"[dim]{s // 60:02d}:{s % 60:02d}[/]"
+
+    def stage(self, variant: str, stage: str, detail: str = "") -> None:
+        if (variant, stage + detail) != self.last:
+            self.last = (variant, stage + detail)
+            console.print(f"{self._t()} [bold]{variant}[/] {stage}{': ' + detail if detail else ''}",
+                          highlight=False)
+        self.load.label = f"    {variant} "
+
+    def level_progress(self, variant: str, p: Progress) -> None:
+        self.load.update(p)
+
+    def level_done(self, variant: str, s: LevelSummary) -> None:
+        self.load.level_done(s)
+
+    def variant_done(self, variant: str, status: str, detail: str = "") -> None:
+        color = "green" if status == "ok" else "red"
+        console.print(f"{self._t()} [bold]{variant}[/] [{color}]{status}[/]"
+                      f"{' — ' + detail if detail else ''}", highlight=False)
+
+
+def sweep(
+    recipe: RecipeArg,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Only this variant (repeatable).")
+                    ] = None,
+    skip_eval: Annotated[bool, typer.Option(help="Do not evaluate accuracy.")] = False,
+    skip_loadtest: Annotated[bool, typer.Option(help="Do not load-test.")] = False,
+    force: Annotated[bool, typer.Option(help="Rebuild and re-measure everything in a new run.")
+                     ] = False,
+    new_run: Annotated[bool, typer.Option(help="Measure again in a new run, reusing cached builds "
+                                          "(nightly jobs).")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Show the plan and what is already recorded.")
+                       ] = False,
+    output: Annotated[Path | None, typer.Option(help="Reports folder [default: the recipe's "
+                                                "output.dir].")] = None,
+    allow_unsupported: Annotated[bool, typer.Option(
+        help="Run variants the target is not known to support (to see how they fail).")] = False,
+) -> None:
+    """Build, serve, load-test and evaluate every variant; then the Pareto table and reports.
+
+    Re-running the same recipe resumes an interrupted run; a completed run re-measures nothing.
+    """
+    from qexplore.recipes import load_recipe
+    from qexplore.sweep import SweepOptions, prepare
+    from qexplore.sweep import sweep as run_sweep
+
+    r = load_recipe(recipe)
+    opts = SweepOptions(only, skip_eval, skip_loadtest, force, new_run, output, allow_unsupported)
+    if dry_run:
+        from qexplore.cli.build_cmds import plan as show_plan
+
+        show_plan(recipe, only)
+        _describe_work(r)
+        try:
+            prepare(r, opts)
+        except RecipeError as e:  # a dry run reports what a real run would refuse
+            for line in e.lines():
+                console.print(f"[yellow]a real run would stop here:[/] {line}", highlight=False)
+        return
+    try:
+        result = run_sweep(r, opts, ConsoleObserver())
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: everything measured so far is stored; run the same "
+                      "command again to resume.")
+        raise typer.Exit(int(ExitCode.PARTIAL)) from None
+    verb = "resumed" if result.resumed else "recorded"
+    console.print(f"run {result.run_id} {verb} in {result.store}")
+    _report(result.store, result.run_id, result.run_dir)
+    if result.failed:
+        console.print(f"[red]failed variants: {', '.join(result.failed)}[/] (the rest are recorded)")
+        raise typer.Exit(int(ExitCode.PARTIAL))
+
+
+def _describe_work(r: object) -> None:
+    from qexplore.recipes.schema import Recipe
+
+    assert isinstance(r, Recipe)
+    for w in r.workloads:
+        total = len(w.concurrency) * w.requests
+        console.print(f"workload {w.name}: {len(w.concurrency)} levels × {w.requests} requests "
+                      f"= {total} requests per variant, max_tokens {w.max_tokens}")
+    if r.eval.tasks:
+        console.print(f"eval: {', '.join(t.name for t in r.eval.tasks)}"
+                      + (f", limit {r.eval.limit}" if r.eval.limit else ""))
+
+
+def _report(store_file: Path, run_id: str, out_dir: Path) -> None:
+    from qexplore.report.data import load_run, recommendation, variant_table
+    from qexplore.report.write import write_reports
+    from qexplore.results.store import Store
+
+    store = Store(store_file)
+    try:
+        data = load_run(store, run_id)
+    finally:
+        store.close()
+    paths = write_reports(data, out_dir)
+    df = variant_table(data)
+    console.print(pareto_table(df))
+    if not df.empty:
+        print_recommendation(recommendation(data, df))
+    console.print(f"report: {paths['html']}")
+
+
+def pareto_table(df: pd.DataFrame) -> Table:
+    t = Table(box=None, header_style="bold")
+    cols = ["variant", "scheme", "status", "weights_gb", "recovery_pct", "accuracy_verdict",
+            "user_tps_p1", "output_tps", "ttft_ms_p99", "capacity_users", "pareto"]
+    for c in cols:
+        t.add_column(c.replace("_", " "), justify="left" if c in cols[:3] else "right")
+    from qexplore.report.write import _fmt
+
+    for _, row in df.iterrows():
+        t.add_row(*[_fmt(row.get(c)) for c in cols])
+    return t
+
+
+def print_recommendation(rec: Recommendation) -> None:
+    console.print(f"[bold]{rec.summary}[/]", highlight=False)
+    for line in rec.lines()[1:]:
+        console.print(f"  {line}", highlight=False)
+
+
+def _open(store: Path | None) -> object:
+    from qexplore.results.store import Store, store_path
+
+    path = store or store_path()
+    if not path.exists():
+        from qexplore.errors import StoreError
+
+        raise StoreError(f"no results store at {path}")
+    return Store(path)
+
+
+def report(
+    run: Annotated[str, typer.Argument(help="Run id (see the sweep's output).")],
+    store: StoreOpt = None,
+    output: Annotated[Path | None, typer.Option(help="Folder [default: reports/RUN].")] = None,
+) -> None:
+    """Rebuild every report of a stored run from the store alone."""
+    from qexplore.results.store import Store
+
+    s = _open(store)
+    assert isinstance(s, Store)
+    path = s.path
+    s.close()
+    _report(path, run, output or Path("reports") / run)
+
+
+def recommend(
+    run: Annotated[str, typer.Argument(help="Run id.")],
+    users: Annotated[int | None, typer.Option(min=1, help="Concurrent users to serve.")] = None,
+    min_user_tps: Annotated[float | None, typer.Option(help="Slowest-1% user tok/s floor.")] = None,
+    max_accuracy_drop: Annotated[float | None, typer.Option(help="Accuracy loss budget, %.")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Name the variant to deploy for these constraints, and why each other one lost."""
+    from qexplore.report.data import load_run, recommendation, variant_table
+    from qexplore.results.store import Store
+
+    s = _open(store)
+    assert isinstance(s, Store)
+    try:
+        data = load_run(s, run)
+    finally:
+        s.close()
+    rec = recommendation(data, variant_table(data), users, min_user_tps, max_accuracy_drop)
+    print_recommendation(rec)
+    if rec.winner is None:
+        raise typer.Exit(int(ExitCode.PARTIAL))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(sweep)
+    app.command()(report)
+    app.command()(recommend)

@@ -1,0 +1,1 @@
+"""Results: the store every stage records into, and the tables made from it."""

@@ -1,0 +1,175 @@
+"""The results store: SQLite in WAL mode, changed only through named forward-only migrations.
+
+Rows are written in short transactions as soon as something is measured, so a killed sweep
+loses at most the request in flight. Every run row carries its provenance (versions, hardware,
+git SHA, the resolved recipe) so a record describes itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from qexplore.errors import StoreError
+
+SCHEMA_VERSION = 1
+DEFAULT_PATH = Path("reports") / "qexplore.db"
+
+MIGRATIONS: list[tuple[str, str]] = [
+    ("001_initial", """
+        CREATE TABLE runs (
+            run_id TEXT PRIMARY KEY, recipe_name TEXT NOT NULL, recipe_hash TEXT NOT NULL,
+            status TEXT NOT NULL, started_at REAL NOT NULL, ended_at REAL,
+            schema_version INTEGER NOT NULL, provenance TEXT NOT NULL, recipe TEXT NOT NULL);
+        CREATE TABLE variants (
+            run_id TEXT NOT NULL REFERENCES runs(run_id), variant TEXT NOT NULL,
+            scheme TEXT NOT NULL, position INTEGER NOT NULL, status TEXT NOT NULL,
+            error TEXT, build TEXT, server TEXT, eval TEXT, updated_at REAL NOT NULL,
+            PRIMARY KEY (run_id, variant));
+        CREATE TABLE levels (
+            run_id TEXT NOT NULL, variant TEXT NOT NULL, workload TEXT NOT NULL,
+            concurrency INTEGER NOT NULL, rate REAL NOT NULL DEFAULT 0,
+            summary TEXT NOT NULL, raw_path TEXT, recorded_at REAL NOT NULL,
+            PRIMARY KEY (run_id, variant, workload, concurrency, rate));
+        CREATE INDEX runs_by_recipe ON runs(recipe_hash, started_at);
+    """),
+]
+
+
+def store_path(recipe_store: str | None = None) -> Path:
+    """``QEXPLORE_STORE``, else the recipe's ``output.store``, else ``reports/qexplore.db``."""
+    return Path(os.environ.get("QEXPLORE_STORE") or recipe_store or DEFAULT_PATH)
+
+
+class Store:
+    """A connection to the results database (created and migrated on open)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(path, timeout=60, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA busy_timeout=60000")
+            self._migrate()
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open the results store {path}: {e}") from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (taken at once, so concurrent writers queue, not fail)."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            yield self.db
+            self.db.execute("COMMIT")
+        except BaseException:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise
+
+    def _migrate(self) -> None:
+        with self.tx() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, "
+                       "applied_at REAL NOT NULL)")
+            done = {r[0] for r in db.execute("SELECT name FROM migrations")}
+            for name, sql in MIGRATIONS:
+                if name not in done:
+                    for statement in sql.split(";"):
+                        if statement.strip():
+                            db.execute(statement)
+                    db.execute("INSERT INTO migrations VALUES (?, ?)", (name, time.time()))
+
+    def migrations(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT name FROM migrations ORDER BY name")]
+
+    # ------------------------------------------------------------------ runs
+    def create_run(self, run_id: str, recipe_name: str, recipe_hash: str, recipe: dict[str, Any],
+                   provenance: dict[str, Any]) -> None:
+        with self.tx() as db:
+            db.execute("INSERT INTO runs VALUES (?, ?, ?, 'running', ?, NULL, ?, ?, ?)",
+                       (run_id, recipe_name, recipe_hash, time.time(), SCHEMA_VERSION,
+                        json.dumps(provenance), json.dumps(recipe)))
+
+    def set_run_status(self, run_id: str, status: str) -> None:
+        with self.tx() as db:
+            db.execute("UPDATE runs SET status = ?, ended_at = ? WHERE run_id = ?",
+                       (status, time.time(), run_id))
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        row = self.db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no run '{run_id}' in {self.path}")
+        return _decode(row, ("provenance", "recipe"))
+
+    def latest_run(self, recipe_hash: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT * FROM runs WHERE recipe_hash = ? ORDER BY started_at DESC "
+                              "LIMIT 1", (recipe_hash,)).fetchone()
+        return _decode(row, ("provenance", "recipe")) if row else None
+
+    def runs(self) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT run_id, recipe_name, status, started_at, ended_at FROM runs "
+                               "ORDER BY started_at")
+        return [dict(r) for r in rows]
+
+    # -------------------------------------------------------------- variants
+    def upsert_variant(self, run_id: str, variant: str, scheme: str, position: int, **fields: Any
+                       ) -> None:
+        """Create the variant row if needed, then set the given fields (JSON-encoded)."""
+        with self.tx() as db:
+            db.execute("INSERT OR IGNORE INTO variants (run_id, variant, scheme, position, status, "
+                       "updated_at) VALUES (?, ?, ?, ?, 'pending', ?)",
+                       (run_id, variant, scheme, position, time.time()))
+            for key, value in fields.items():
+                if key not in ("status", "error", "build", "server", "eval"):
+                    raise ValueError(f"unknown variant field {key}")
+                encoded = value if key in ("status", "error") else json.dumps(value)
+                db.execute(f"UPDATE variants SET {key} = ?, updated_at = ? "
+                           "WHERE run_id = ? AND variant = ?", (encoded, time.time(), run_id, variant))
+
+    def variants(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT * FROM variants WHERE run_id = ? ORDER BY position",
+                               (run_id,))
+        return [_decode(r, ("build", "server", "eval")) for r in rows]
+
+    # ---------------------------------------------------------------- levels
+    def add_level(self, run_id: str, variant: str, workload: str, summary: dict[str, Any],
+                  raw_path: str | None) -> None:
+        with self.tx() as db:
+            db.execute("INSERT OR REPLACE INTO levels VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       (run_id, variant, workload, summary["concurrency"], summary.get("rate") or 0,
+                        json.dumps(summary), raw_path, time.time()))
+
+    def levels(self, run_id: str, variant: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM levels WHERE run_id = ?" + (" AND variant = ?" if variant else "")
+        args = (run_id, variant) if variant else (run_id,)
+        rows = self.db.execute(sql + " ORDER BY variant, workload, rate, concurrency", args)
+        return [_decode(r, ("summary",)) for r in rows]
+
+    def frame(self, table: str, run_id: str | None = None) -> Any:
+        """A table as a pandas DataFrame (JSON columns decoded), optionally for one run."""
+        import pandas as pd
+
+        if table not in ("runs", "variants", "levels"):
+            raise StoreError(f"no table {table}")
+        sql = f"SELECT * FROM {table}" + (" WHERE run_id = ?" if run_id else "")
+        rows = self.db.execute(sql, (run_id,) if run_id else ())
+        return pd.DataFrame([_decode(r, ("provenance", "recipe", "build", "server", "eval",
+                                         "summary")) for r in rows])
+
+
+def _decode(row: sqlite3.Row, json_cols: tuple[str, ...]) -> dict[str, Any]:
+    out = dict(row)
+    for col in json_cols:
+        if col in out and isinstance(out[col], str):
+            out[col] = json.loads(out[col])
+    return out

@@ -1,0 +1,239 @@
+"""``qexplore sweep``: plan → for each variant build → serve → load test → evaluate → stop,
+recording each measurement the moment it exists, then the reports.
+
+Resumable: a run is found again by the hash of the resolved recipe; what the store already
+holds (a variant's levels, its evaluation) is not measured again. A failing variant is recorded
+with its reason and the sweep goes on. Order within a variant: the load test first, so every
+variant is measured on a freshly started, equally warmed server; the evaluation follows on the
+same server (no second model load).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from qexplore.errors import QexploreError
+from qexplore.evaluate.run import EvalJob, TaskSpec, check_tasks, evaluate
+from qexplore.loadtest.client import Target
+from qexplore.loadtest.metrics import LevelSummary, Slo
+from qexplore.loadtest.records import RequestRecord
+from qexplore.loadtest.run import run_loadtest, write_raw
+from qexplore.loadtest.runner import LevelPlan, Progress, RequestShape
+from qexplore.loadtest.workloads import BUILTIN, load_prompts
+from qexplore.plan import Plan, VariantPlan, make_plan
+from qexplore.quantize.build import BuildRecord, build_variant
+from qexplore.recipes.resolve import DEMO_FILES, model_location, resolve_path
+from qexplore.recipes.schema import DEMO_MODEL, Recipe, Variant, Workload
+from qexplore.results.provenance import provenance, recipe_hash
+from qexplore.results.store import Store, store_path
+from qexplore.serve.attach import AttachedServer
+from qexplore.serve.base import Server
+from qexplore.serve.from_recipe import server_spec
+from qexplore.serve.manager import VllmServer
+from qexplore.serve.telemetry import MetricsSampler
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    only: list[str] | None = None
+    skip_eval: bool = False
+    skip_loadtest: bool = False
+    force: bool = False  # rebuild and re-measure everything, into a new run
+    new_run: bool = False  # measure again into a new run; builds stay cached (nightly jobs)
+    output: Path | None = None
+    allow_unsupported: bool = False  # run variants the plan refuses (to see how they fail)
+
+
+class Observer(Protocol):
+    """Progress hooks the sweep calls; the core itself never prints."""
+
+    def stage(self, variant: str, stage: str, detail: str = "") -> None: ...
+
+    def level_progress(self, variant: str, p: Progress) -> None: ...
+
+    def level_done(self, variant: str, s: LevelSummary) -> None: ...
+
+    def variant_done(self, variant: str, status: str, detail: str = "") -> None: ...
+
+
+class Headless:
+    """An observer that ignores everything (nightly jobs, tests)."""
+
+    def stage(self, variant: str, stage: str, detail: str = "") -> None:
+        pass
+
+    def level_progress(self, variant: str, p: Progress) -> None:
+        pass
+
+    def level_done(self, variant: str, s: LevelSummary) -> None:
+        pass
+
+    def variant_done(self, variant: str, status: str, detail: str = "") -> None:
+        pass
+
+
+@dataclass
+class SweepResult:
+    run_id: str
+    run_dir: Path
+    store: Path
+    resumed: bool
+    statuses: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> list[str]:
+        return [v for v, s in self.statuses.items() if s == "failed"]
+
+
+def prepare(recipe: Recipe, opts: SweepOptions) -> Plan:
+    """Everything checked before any work: the plan and the evaluation's tasks."""
+    plan = make_plan(recipe, opts.only)
+    if not opts.allow_unsupported:
+        plan.check()
+    if recipe.eval.tasks and not opts.skip_eval:
+        check_tasks([t.name for t in recipe.eval.tasks], include_path(recipe))
+    return plan
+
+
+def sweep(recipe: Recipe, opts: SweepOptions = SweepOptions(),
+          observer: Observer | None = None) -> SweepResult:
+    """Run (or resume) the recipe's sweep; returns where everything was recorded."""
+    obs = observer or Headless()
+    plan = prepare(recipe, opts)
+    store = Store(store_path(recipe.output.store))
+    run_id, resumed = _open_run(store, recipe, opts)
+    out_root = opts.output or Path(recipe.output.dir)  # like the store: relative to the cwd
+    result = SweepResult(run_id, out_root / run_id, store.path, resumed)
+    try:
+        for vp in plan.variants:
+            ctx = _VariantRun(store, run_id, result.run_dir, recipe, vp, opts, obs)
+            result.statuses[vp.variant.name] = ctx.run()
+        store.set_run_status(run_id, "partial" if result.failed else "complete")
+    except KeyboardInterrupt:
+        store.set_run_status(run_id, "interrupted")
+        raise
+    finally:
+        store.close()
+    return result
+
+
+def _open_run(store: Store, recipe: Recipe, opts: SweepOptions) -> tuple[str, bool]:
+    h = recipe_hash(recipe)
+    latest = store.latest_run(h)
+    if latest and not (opts.force or opts.new_run):
+        return latest["run_id"], True
+    run_id = f"{recipe.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    store.create_run(run_id, recipe.name, h, recipe.model_dump(mode="json"), provenance())
+    return run_id, False
+
+
+def include_path(recipe: Recipe) -> str | None:
+    p = recipe.eval.include_path
+    if p is None:
+        return None
+    return str(DEMO_FILES / "tasks") if p == DEMO_MODEL else str(resolve_path(recipe, p))
+
+
+class _VariantRun:
+    """One variant's part of a sweep (resumes from what the store holds)."""
+
+    def __init__(self, store: Store, run_id: str, run_dir: Path, recipe: Recipe, vp: VariantPlan,
+                 opts: SweepOptions, obs: Observer) -> None:
+        self.store, self.run_id, self.run_dir, self.recipe = store, run_id, run_dir, recipe
+        self.v: Variant = vp.variant
+        self.position, self.opts, self.obs = vp.index, opts, obs
+
+    def record(self, **fields: Any) -> None:
+        self.store.upsert_variant(self.run_id, self.v.name, self.v.scheme, self.position, **fields)
+
+    def run(self) -> str:
+        row = next((r for r in self.store.variants(self.run_id) if r["variant"] == self.v.name),
+                   None)
+        if row and row["status"] == "ok":
+            self.obs.variant_done(self.v.name, "ok", "already measured")
+            return "ok"
+        self.record(status="running", error=None)
+        try:
+            self._measure(row)
+        except QexploreError as e:
+            self.record(status="failed", error="\n".join(e.lines()))
+            self.obs.variant_done(self.v.name, "failed", e.lines()[0])
+            return "failed"
+        self.record(status="ok")
+        self.obs.variant_done(self.v.name, "ok")
+        return "ok"
+
+    def _measure(self, row: dict[str, Any] | None) -> None:
+        self.obs.stage(self.v.name, "build")
+        build = build_variant(self.recipe, self.v, self.opts.force,
+                              on_line=lambda s: self.obs.stage(self.v.name, "build", s))
+        self.record(build=build.as_dict())
+        levels = [] if self.opts.skip_loadtest else self._levels_to_measure()
+        need_eval = bool(self.recipe.eval.tasks) and not self.opts.skip_eval and not (
+            row and row.get("eval"))
+        if not levels and not need_eval:
+            return
+        self.obs.stage(self.v.name, "serve", "starting the server")
+        with self._server(build) as server:
+            self.record(server=server.facts.as_dict() if server.facts else None)
+            for workload, plans in levels:
+                self._loadtest(server, workload, plans)
+                server.check_alive()
+            if need_eval:
+                self._evaluate(server)
+
+    def _server(self, build: BuildRecord) -> Server:
+        s = self.recipe.serve
+        if s.endpoint:
+            return AttachedServer(s.endpoint, self.v.name, s.api_key_env)
+        return VllmServer(server_spec(self.recipe, self.v, build, self.run_dir / "servers"))
+
+    def _levels_to_measure(self) -> list[tuple[Workload, list[LevelPlan]]]:
+        done = {(r["workload"], r["concurrency"]) for r in self.store.levels(self.run_id, self.v.name)}
+        out = []
+        for w in self.recipe.workloads:
+            plans = [LevelPlan(c, w.requests, c if w.warmup is None else w.warmup)
+                     for c in w.concurrency if (w.name, c) not in done]
+            if plans:
+                out.append((w, plans))
+        return out
+
+    def tokenizer(self) -> str:
+        m = self.recipe.model
+        return model_location(self.recipe, m.tokenizer or m.path)
+
+    def _loadtest(self, server: Server, w: Workload, plans: list[LevelPlan]) -> None:
+        source = w.prompts if w.prompts in BUILTIN or w.prompts == "random" else str(
+            resolve_path(self.recipe, w.prompts))
+        prompts = load_prompts(source, w.api, w.input_len, self.tokenizer(), w.seed)
+        target = Target(server.base_url, self.v.name, w.api, server.api_key)
+        shape = RequestShape(prompts, w.max_tokens, w.ignore_eos, seed=w.seed)
+
+        def on_level(summary: LevelSummary, recs: list[RequestRecord]) -> None:
+            raw = write_raw(recs, self.run_dir / "raw" / self.v.name /
+                            f"{w.name}-c{summary.concurrency}.parquet")
+            self.store.add_level(self.run_id, self.v.name, w.name, summary.as_dict(), str(raw))
+            self.obs.level_done(self.v.name, summary)
+
+        self.obs.stage(self.v.name, "loadtest", w.name)
+        run_loadtest(target, shape, plans, Slo(self.recipe.slo.min_user_tps,
+                                               self.recipe.slo.max_ttft_ms),
+                     on_progress=lambda p: self.obs.level_progress(self.v.name, p),
+                     sampler=MetricsSampler(server.base_url), check=server.check_alive,
+                     on_level=on_level)
+
+    def _evaluate(self, server: Server) -> None:
+        e = self.recipe.eval
+        tasks = [TaskSpec(t.name, t.num_fewshot if t.num_fewshot is not None else e.num_fewshot,
+                          t.limit or e.limit) for t in e.tasks]
+        job = EvalJob(server.base_url, self.v.name, self.tokenizer(), tasks, include_path(self.recipe),
+                      e.num_concurrent, e.seed, self.recipe.model.max_model_len or 2048,
+                      server.api_key)
+        self.obs.stage(self.v.name, "eval", ", ".join(t.name for t in tasks))
+        out = self.run_dir / "eval" / self.v.name
+        result = evaluate(job, out, on_line=lambda s: self.obs.stage(self.v.name, "eval", s))
+        self.record(eval={"tasks": result.tasks, "raw_path": str(result.raw_path),
+                          "samples_dir": str(result.samples_dir)})

@@ -1,0 +1,109 @@
+"""The main job end to end on the demo model: a reduced sweep with one variant made to fail,
+a sweep killed midway and resumed, and a completed sweep re-run without re-measuring."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pytest
+
+pytestmark = pytest.mark.e2e
+QEXPLORE = [sys.executable, "-c", "from qexplore.cli.main import run; run()"]
+
+RECIPE = """
+name: demo-reduced
+model: {{path: "@demo", dtype: bfloat16, max_model_len: 256}}
+target: cpu
+calibration: {{path: "@demo/calibration.jsonl", samples: 32, seq_len: 64}}
+variants:
+{variants}
+serve: {{kv_cache_gb: 1, max_num_seqs: 16, startup_timeout_s: 240}}
+workloads:
+  - {{name: short, prompts: short, max_tokens: 16, ignore_eos: true, concurrency: [1, 4],
+      requests: 12, warmup: 4}}
+eval:
+  include_path: "@demo"
+  tasks: [demo_add_mc, demo_ppl]
+  limit: 20
+slo: {{min_user_tps: 5, target_users: 4}}
+"""
+BF16 = "  - {name: bf16, scheme: baseline}"
+INT4 = "  - {name: int4, scheme: W4A16}"
+W8A16 = "  - {name: w8a16, scheme: W8A16}"  # vLLM's CPU backend rejects it at start-up
+
+
+def write_recipe(tmp: Path, *variants: str) -> Path:
+    path = tmp / "recipe.yaml"
+    path.write_text(RECIPE.format(variants="\n".join(variants)))
+    return path
+
+
+def env(tmp: Path) -> dict[str, str]:
+    return {**os.environ, "QEXPLORE_STORE": str(tmp / "store.db"), "COLUMNS": "200"}
+
+
+def sweep(tmp: Path, recipe: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*QEXPLORE, "sweep", str(recipe), "--output", str(tmp / "reports"),
+                           *extra], capture_output=True, text=True, env=env(tmp), timeout=900)
+
+
+def levels(tmp: Path) -> pd.DataFrame:
+    with sqlite3.connect(tmp / "store.db") as db:
+        return pd.read_sql("SELECT variant, concurrency, recorded_at FROM levels", db)
+
+
+def test_a_failing_variant_is_recorded_and_the_rest_complete(tmp_path: Path) -> None:
+    recipe = write_recipe(tmp_path, BF16, W8A16, INT4)
+    plan = subprocess.run([*QEXPLORE, "plan", str(recipe)], capture_output=True, text=True)
+    assert plan.returncode == 2 and "W8A16 cannot be served on cpu" in plan.stderr
+    r = sweep(tmp_path, recipe, "--allow-unsupported")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "failed variants: w8a16" in r.stdout
+    table = pd.read_csv(next((tmp_path / "reports").glob("*/pareto.csv")))
+    assert table.set_index("variant")["status"].to_dict() == {
+        "bf16": "ok", "w8a16": "failed", "int4": "ok"}
+    ok = table[table.status == "ok"]
+    assert ok["output_tps"].gt(0).all() and ok["recovery_pct"].notna().all()
+    assert sorted(levels(tmp_path).variant.unique()) == ["bf16", "int4"]
+    html = next((tmp_path / "reports").glob("*/report.html")).read_text()
+    assert "w8a16" in html and "<svg" in html
+    md = next((tmp_path / "reports").glob("*/pareto.md")).read_text()
+    assert "## Failures" in md and "w8a16" in md.split("## Failures")[1]
+
+
+def test_killed_sweep_resumes_and_a_completed_one_remeasures_nothing(tmp_path: Path) -> None:
+    recipe = write_recipe(tmp_path, BF16, INT4)
+    proc = subprocess.Popen([*QEXPLORE, "sweep", str(recipe), "--output", str(tmp_path / "reports")],
+                            env=env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 600
+    while not ((tmp_path / "store.db").exists() and len(levels(tmp_path)) >= 1):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.5)
+    family = psutil.Process(proc.pid).children(recursive=True)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    _, alive = psutil.wait_procs(family, timeout=60)
+    assert not alive, "processes outlived the killed sweep"
+    before = levels(tmp_path)
+
+    r = sweep(tmp_path, recipe)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "resumed" in r.stdout
+    after = levels(tmp_path)
+    assert len(after) == 4  # 2 variants × 2 levels
+    kept = before.merge(after, on=["variant", "concurrency"], suffixes=("_before", "_after"))
+    assert (kept.recorded_at_before == kept.recorded_at_after).all()  # not measured again
+
+    started = time.monotonic()
+    again = sweep(tmp_path, recipe)
+    assert again.returncode == 0 and "resumed" in again.stdout
+    assert time.monotonic() - started < 60
+    assert levels(tmp_path).equals(after)

@@ -7,6 +7,7 @@ git SHA, the resolved recipe) so a record describes itself.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sqlite3
@@ -53,14 +54,18 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.db = sqlite3.connect(path, timeout=60, isolation_level=None)
-            self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA busy_timeout=60000")
-            self._migrate()
-        except sqlite3.Error as e:
-            raise StoreError(f"cannot open the results store {path}: {e}") from None
+        # Switching a new database to WAL does not wait for other openers (it fails at once
+        # with "database is locked"), so opening and migrating are serialised by a file lock.
+        with open(path.with_name(path.name + ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                self.db = sqlite3.connect(path, timeout=60, isolation_level=None)
+                self.db.row_factory = sqlite3.Row
+                self.db.execute("PRAGMA busy_timeout=60000")
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self._migrate()
+            except sqlite3.Error as e:
+                raise StoreError(f"cannot open the results store {path}: {e}") from None
 
     def close(self) -> None:
         self.db.close()

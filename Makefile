@@ -1,5 +1,5 @@
 # qexplore — the commands README.md names.
-#   make demo    set up (if needed) and run the CPU demo
+#   make demo    set up (if needed) and run the CPU demo sweep (demo model built on first use)
 #   make test    set up (if needed) and run every test tier (unit, integration, e2e) + lint
 .PHONY: setup demo test check unit bench clean-envs
 
@@ -10,15 +10,14 @@ setup:
 	@bash scripts/setup.sh
 
 demo: setup
-	$(BIN)/qexplore doctor
-	$(BIN)/qexplore demo build
-	$(BIN)/qexplore validate recipes/demo-cpu.yaml
+	$(BIN)/qexplore sweep recipes/demo-cpu.yaml
 
 check: setup
 	$(BIN)/ruff check qexplore tests
 	$(BIN)/mypy
 
 test: check
+	@bash scripts/setup-test.sh
 	$(BIN)/pytest
 
 unit: setup

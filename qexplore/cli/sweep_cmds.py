@@ -210,7 +210,89 @@ def recommend(
         raise typer.Exit(int(ExitCode.PARTIAL))
 
 
+
+
+def compare(
+    run_a: Annotated[str, typer.Argument(help="The reference run (e.g. last good night).")],
+    run_b: Annotated[str, typer.Argument(help="The run to check.")],
+    max_throughput_drop: Annotated[float, typer.Option(help="Regression if output or slowest-1% "
+                                                       "user tok/s drops more than this, %.")] = 10.0,
+    max_latency_rise: Annotated[float, typer.Option(help="Regression if TTFT p99 rises more than "
+                                                    "this, %.")] = 25.0,
+    store: StoreOpt = None,
+) -> None:
+    """Compare two runs per variant; exit 1 on a regression (significant accuracy drop, or a
+    speed/latency change beyond the thresholds), so a nightly job can gate on it."""
+    from qexplore.report.data import load_run
+    from qexplore.results.compare import Thresholds, compare_runs
+    from qexplore.results.store import Store
+
+    s = _open(store)
+    assert isinstance(s, Store)
+    try:
+        a, b = load_run(s, run_a), load_run(s, run_b)
+    finally:
+        s.close()
+    deltas = compare_runs(a, b, Thresholds(max_throughput_drop, max_latency_rise))
+    t = Table(box=None, header_style="bold")
+    for c in ("variant", "what", run_a, run_b, "change %", "", "note"):
+        t.add_column(c)
+    from qexplore.report.write import _fmt
+
+    for d in deltas:
+        mark = "[red]REGRESSION[/]" if d.regression else ""
+        t.add_row(d.variant, d.what, _fmt(d.a), _fmt(d.b), _fmt(d.change_pct), mark, d.note)
+    console.print(t)
+    bad = [d for d in deltas if d.regression]
+    if bad:
+        names = sorted({f"{d.variant} ({d.what})" for d in bad})
+        console.print(f"[red]{len(bad)} regression(s):[/] {', '.join(names)}", highlight=False)
+        raise typer.Exit(int(ExitCode.PARTIAL))
+    console.print("no regression")
+
+
+def history(
+    recipe: Annotated[str | None, typer.Option(help="Only runs of this recipe name.")] = None,
+    variant: Annotated[str | None, typer.Option(help="Only this variant.")] = None,
+    store: StoreOpt = None,
+    html: Annotated[Path, typer.Option(help="Where to write the trend chart.")] = Path(
+        "reports/history.html"),
+) -> None:
+    """A table of stored runs (accuracy and speed at the target users) and a trend chart."""
+    from html import escape
+
+    from qexplore.report import svg
+    from qexplore.report.data import load_run, variant_table
+    from qexplore.report.write import _fmt
+    from qexplore.results.store import Store
+
+    s = _open(store)
+    assert isinstance(s, Store)
+    t = Table(box=None, header_style="bold")
+    for c in ("run", "status", "variant", "recovery %", "user tok/s p1", "output tok/s"):
+        t.add_column(c)
+    series: dict[str, list[tuple[float, float]]] = {}
+    try:
+        runs = [r for r in s.runs() if not recipe or r["recipe_name"] == recipe]
+        for i, r in enumerate(runs, start=1):
+            df = variant_table(load_run(s, r["run_id"]))
+            for _, row in df.iterrows():
+                if variant and row["variant"] != variant:
+                    continue
+                t.add_row(r["run_id"], r["status"], str(row["variant"]), _fmt(row["recovery_pct"]),
+                          _fmt(row["user_tps_p1"]), _fmt(row["output_tps"]))
+                if row["output_tps"] is not None:
+                    series.setdefault(str(row["variant"]), []).append((i, row["output_tps"]))
+    finally:
+        s.close()
+    console.print(t)
+    html.parent.mkdir(parents=True, exist_ok=True)
+    chart = svg.line_chart("Output tok/s at the target users, by run", series, "run #", "tok/s")
+    html.write_text(f"<!doctype html><meta charset='utf-8'><title>qexplore history</title>"
+                    f"<h1>qexplore history {escape(recipe or '')}</h1>{chart}")
+    console.print(f"trend chart: {html}")
+
+
 def register(app: typer.Typer) -> None:
-    app.command()(sweep)
-    app.command()(report)
-    app.command()(recommend)
+    for command in (sweep, report, recommend, compare, history):
+        app.command()(command)

@@ -107,3 +107,8 @@ def test_killed_sweep_resumes_and_a_completed_one_remeasures_nothing(tmp_path: P
     assert again.returncode == 0 and "resumed" in again.stdout
     assert time.monotonic() - started < 60
     assert levels(tmp_path).equals(after)
+
+    run_id = again.stdout.split("run ", 1)[1].split()[0]
+    same = subprocess.run([*QEXPLORE, "compare", run_id, run_id], capture_output=True, text=True,
+                          env=env(tmp_path))
+    assert same.returncode == 0 and "no regression" in same.stdout

@@ -1,0 +1,67 @@
+"""`qexplore compare` gates a nightly job: a run against itself passes; a doctored copy where a
+variant's accuracy dropped significantly (and its throughput fell) fails, naming it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qexplore.results.store import Store
+
+pytestmark = pytest.mark.integration
+QEXPLORE = [sys.executable, "-c", "from qexplore.cli.main import run; run()"]
+
+
+def level(tps: float, p1: float, ttft: float) -> dict:  # type: ignore[type-arg]
+    return {"concurrency": 4, "rate": None, "output_tps": tps, "failed": 0,
+            "user_tps": {"mean": p1, "p50": p1, "p1": p1}, "ttft_ms": {"p50": 1, "p90": 1, "p99": ttft}}
+
+
+def add_run(store: Store, tmp: Path, run: str, correct: int, tps: float) -> None:
+    """A run with one variant whose demo_add_mc gets ``correct`` of 100 docs right."""
+    d = tmp / run
+    (d / "samples").mkdir(parents=True)
+    rows = [{"doc_id": i, "metrics": {"acc": 1.0 if i < correct else 0.0}} for i in range(100)]
+    (d / "samples" / "demo_add_mc.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (d / "lm-eval.json").write_text(json.dumps({"higher_is_better": {"demo_add_mc": {"acc": True}}}))
+    store.create_run(run, "demo", "h", {"slo": {"min_user_tps": 5, "max_accuracy_drop_pct": 1,
+                                                "target_users": 4},
+                                        "workloads": [{"name": "short", "concurrency": [4]}]}, {})
+    store.upsert_variant(run, "int4", "W4A16", 0, status="ok", eval={
+        "tasks": {"demo_add_mc": {"acc": {"value": correct / 100, "stderr": 0.01, "n": 100}}},
+        "raw_path": str(d / "lm-eval.json"), "samples_dir": str(d / "samples")})
+    store.add_level(run, "int4", "short", level(tps, 20.0, 50.0), None)
+    store.set_run_status(run, "complete")
+
+
+def compare(tmp: Path, a: str, b: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*QEXPLORE, "compare", a, b], capture_output=True, text=True,
+                          env={**os.environ, "QEXPLORE_STORE": str(tmp / "s.db"), "COLUMNS": "250"})
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> Path:
+    store = Store(tmp_path / "s.db")
+    add_run(store, tmp_path, "good", correct=90, tps=100.0)
+    add_run(store, tmp_path, "bad", correct=60, tps=80.0)  # 30 docs lost, 20 % slower
+    store.close()
+    return tmp_path
+
+
+def test_a_run_compared_with_itself_passes(runs: Path) -> None:
+    r = compare(runs, "good", "good")
+    assert r.returncode == 0, r.stdout
+    assert "no regression" in r.stdout
+
+
+def test_a_significant_accuracy_drop_and_a_slowdown_fail(runs: Path) -> None:
+    r = compare(runs, "good", "bad")
+    assert r.returncode == 1
+    assert "int4 (demo_add_mc/acc)" in r.stdout
+    assert "int4 (short@4 users: output_tps)" in r.stdout
+    assert "worse (p=1.86e-09, mcnemar)" in r.stdout  # 30 discordant pairs, all lost: 2/2^30

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from qexplore.errors import EvalError, RecipeError
 from qexplore.evaluate.results import Normalized, higher_is_better, load_samples, normalize
 from qexplore.evaluate.stats import Comparison, compare
@@ -77,6 +79,8 @@ class EvalResult:
 
 def check_tasks(tasks: list[str], include_path: str | None) -> None:
     """Raise RecipeError at once for unknown tasks or hub datasets that cannot be had."""
+    if local_tasks_only(tasks, include_path):
+        return  # defined in include_path over local data: nothing to fetch (no lm-eval import)
     with tempfile.TemporaryDirectory() as tmp:
         job = Path(tmp) / "job.json"
         job.write_text(json.dumps({"tasks": tasks, "include_path": include_path}))
@@ -88,6 +92,31 @@ def check_tasks(tasks: list[str], include_path: str | None) -> None:
         raise EvalError(f"checking the eval tasks failed: {out.stderr.strip()[-500:]}") from None
     if problems:
         raise RecipeError(problems)
+
+
+class _TagTolerantLoader(yaml.SafeLoader):
+    """Reads task YAMLs without resolving lm-eval's ``!function`` tags."""
+
+
+_TagTolerantLoader.add_multi_constructor("!", lambda loader, suffix, node: f"!{suffix}")
+
+
+def local_tasks_only(tasks: list[str], include_path: str | None) -> bool:
+    """Whether every task is a YAML task in ``include_path`` whose data is local (a
+    ``custom_dataset`` function or an existing ``dataset_path``)."""
+    if not include_path or not Path(include_path).is_dir():
+        return False
+    found: dict[str, dict[str, Any]] = {}
+    for f in Path(include_path).rglob("*.yaml"):
+        try:
+            cfg = yaml.load(f.read_text(), Loader=_TagTolerantLoader)
+        except (OSError, yaml.YAMLError):
+            continue
+        if isinstance(cfg, dict) and isinstance(cfg.get("task"), str) and "include" not in cfg:
+            found[cfg["task"]] = cfg
+    return all(t in found and (found[t].get("custom_dataset") or
+                               Path(str(found[t].get("dataset_path") or "\0")).exists())
+               for t in tasks)
 
 
 def evaluate(job: EvalJob, out_dir: Path, on_line: OnLine | None = None) -> EvalResult:

@@ -8,7 +8,6 @@ The verdict is ``same`` unless p < alpha, then ``better`` or ``worse`` by the di
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,14 +31,14 @@ def paired_bootstrap_p(base: Sequence[float], variant: Sequence[float], iters: i
     diffs = [y - x for x, y in zip(base, variant, strict=True)]
     if not diffs or all(d == 0 for d in diffs):
         return 1.0
-    mean = sum(diffs) / len(diffs)
-    centered = [d - mean for d in diffs]  # the null: same spread, zero mean
-    rng = random.Random(seed)
-    n = len(diffs)
-    extreme = 0
-    for _ in range(iters):
-        m = sum(centered[rng.randrange(n)] for _ in range(n)) / n
-        extreme += abs(m) >= abs(mean)
+    import numpy as np
+
+    d = np.asarray(diffs, dtype=float)
+    mean = d.mean()
+    centered = d - mean  # the null: same spread, zero mean
+    rng = np.random.default_rng(seed)
+    means = centered[rng.integers(0, len(d), size=(iters, len(d)))].mean(axis=1)
+    extreme = int((np.abs(means) >= abs(mean)).sum())
     return (extreme + 1) / (iters + 1)
 
 

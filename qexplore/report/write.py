@@ -96,7 +96,8 @@ CSS = """body{font:14px/1.45 system-ui,sans-serif;margin:24px;max-width:1200px;c
 table{border-collapse:collapse;margin:8px 0 20px}th,td{border:1px solid #ccc;padding:4px 8px;
 text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 .charts{display:flex;flex-wrap:wrap;gap:16px}.rec{background:#eef6ee;padding:8px 14px;
-border-left:4px solid #2ca02c}.muted{color:#666}.scroll{overflow-x:auto}svg text{font-family:system-ui,sans-serif}"""
+border-left:4px solid #2ca02c}.muted{color:#666}.scroll{overflow-x:auto}
+svg text{font-family:system-ui,sans-serif}"""
 
 
 def html_page(data: RunData, df: pd.DataFrame, rec: Recommendation) -> str:
@@ -122,7 +123,8 @@ def html_page(data: RunData, df: pd.DataFrame, rec: Recommendation) -> str:
     table = "<table><tr>" + "".join(f"<th>{escape(c)}</th>" for c in df.columns) + "</tr>" + "".join(
         "<tr>" + "".join(f"<td>{escape(_fmt(v))}</td>" for v in row) + "</tr>"
         for row in df.itertuples(index=False)) + "</table>"
-    rec_html = "".join(f"<li>{escape(x.removeprefix('- '))}</li>" for x in rec.lines()[1:])
+    rec_items = [x.removeprefix("- ") for x in rec.lines()[1:]]
+    rec_html = "".join(f"<li>{escape(x)}</li>" for x in rec_items)
     prov = "".join(f"<li>{escape(x)}</li>" for x in provenance_lines(data))
     recipe_yaml = escape(json.dumps(data.recipe, indent=1))
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">

@@ -61,3 +61,15 @@ def test_normalize_lm_eval_results() -> None:
         "demo_ppl": {"word_perplexity": {"value": 33.8, "stderr": None, "n": 50,
                                          "filter": "none"}},
     }
+
+
+def test_local_tasks_need_no_hub_check(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from qexplore.evaluate.run import local_tasks_only
+    from qexplore.recipes.resolve import DEMO_FILES
+
+    demo = str(DEMO_FILES / "tasks")
+    assert local_tasks_only(["demo_add_mc", "demo_add_gen", "demo_ppl"], demo)
+    assert not local_tasks_only(["demo_add_mc", "gsm8k"], demo)  # gsm8k: lm-eval checks it
+    (tmp_path / "hub.yaml").write_text("task: needs_hub\ndataset_path: org/data\n")
+    assert not local_tasks_only(["needs_hub"], str(tmp_path))
+    assert not local_tasks_only(["demo_add_mc"], None)

@@ -18,6 +18,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 GRACE_S = float(os.environ.get("QEXPLORE_STOP_GRACE_S", "15"))
@@ -43,6 +46,29 @@ def guarded_popen(argv: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
     """Start ``argv`` under the guard. Closing the returned process's stdin (or dying) stops it."""
     cmd = [sys.executable, "-m", "qexplore.guard", *argv]
     return subprocess.Popen(cmd, stdin=subprocess.PIPE, start_new_session=True, **kwargs)
+
+
+def run_logged(cmd: list[str], log_path: Path, prefix: str,
+               on_line: Callable[[str], None] | None = None, env: dict[str, str] | None = None,
+               tail_lines: int = 30) -> tuple[int, list[str]]:
+    """Run ``cmd`` under the guard to completion, copying its output to ``log_path``; lines
+    starting with ``prefix`` go to ``on_line`` (without it). Returns (exit code, last lines).
+    On Ctrl-C or any error here, closing the pipe makes the guard stop the command."""
+    tail: deque[str] = deque(maxlen=tail_lines)
+    with open(log_path, "w") as log:
+        proc = guarded_popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env=env)
+        assert proc.stdout is not None and proc.stdin is not None
+        try:
+            for line in proc.stdout:
+                log.write(line)
+                tail.append(line.rstrip())
+                if on_line and line.startswith(prefix):
+                    on_line(line.removeprefix(prefix).strip())
+            code = proc.wait()
+        finally:
+            proc.stdin.close()
+    return code, list(tail)
 
 
 def main(argv: list[str]) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,23 +17,14 @@ if TYPE_CHECKING:
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 
-def int_list(text: str) -> list[int]:
+def number_list(text: str, kind: type[float] | type[int], what: str) -> list[Any]:
+    """Positive numbers from ``"1,8,32"`` (``typer.BadParameter``, exit 2, otherwise)."""
     try:
-        values = [int(x) for x in text.split(",") if x.strip()]
+        values = [kind(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise typer.BadParameter(f"'{text}' is not a comma-separated list of integers") from None
+        raise typer.BadParameter(f"'{text}' is not a comma-separated list of {what}") from None
     if not values or any(v <= 0 for v in values):
-        raise typer.BadParameter("give one or more positive integers, e.g. 1,8,32")
-    return sorted(set(values))
-
-
-def float_list(text: str) -> list[float]:
-    try:
-        values = [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise typer.BadParameter(f"'{text}' is not a comma-separated list of numbers") from None
-    if not values or any(v <= 0 for v in values):
-        raise typer.BadParameter("rates must be positive numbers of requests per second")
+        raise typer.BadParameter(f"give one or more positive {what}, e.g. 1,8,32")
     return values
 
 
@@ -75,7 +66,7 @@ def loadtest(
     from qexplore.loadtest.workloads import load_prompts
     from qexplore.serve.telemetry import MetricsSampler
 
-    users = int_list(concurrency)
+    users = sorted(set(number_list(concurrency, int, "integers")))
     api = api or ("completions" if workload == "random" else "chat")
     if api not in ("chat", "completions"):
         raise typer.BadParameter("--api must be chat or completions")
@@ -85,7 +76,7 @@ def loadtest(
     shape = RequestShape(prompts, output_len, ignore_eos, seed=seed)
     if rate:
         levels = [LevelPlan(max(users), requests, _warm(warmup, max(users)), r)
-                  for r in float_list(rate)]
+                  for r in number_list(rate, float, "numbers")]
     else:
         levels = [LevelPlan(u, requests, _warm(warmup, u)) for u in users]
     with LoadProgress(console) as progress:

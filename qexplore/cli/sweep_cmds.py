@@ -91,6 +91,7 @@ def sweep(
 
         show_plan(recipe, only)
         _describe_work(r)
+        _describe_recorded(r)
         try:
             prepare(r, opts)
         except RecipeError as e:  # a dry run reports what a real run would refuse
@@ -122,6 +123,34 @@ def _describe_work(r: object) -> None:
     if r.eval.tasks:
         console.print(f"eval: {', '.join(t.name for t in r.eval.tasks)}"
                       + (f", limit {r.eval.limit}" if r.eval.limit else ""))
+
+
+def _describe_recorded(r: object) -> None:
+    """What the store already holds for this recipe, and how long its last run took."""
+    from qexplore.recipes.schema import Recipe
+    from qexplore.results.provenance import recipe_hash
+    from qexplore.results.store import Store, store_path
+
+    assert isinstance(r, Recipe)
+    path = store_path(r.output.store)
+    if not path.exists():
+        console.print("nothing recorded yet for this recipe; no time estimate")
+        return
+    store = Store(path)
+    try:
+        last = store.latest_run(recipe_hash(r))
+        if last is None:
+            console.print("nothing recorded yet for this recipe; no time estimate")
+            return
+        done = [v["variant"] for v in store.variants(last["run_id"]) if v["status"] == "ok"]
+        levels = len(store.levels(last["run_id"]))
+    finally:
+        store.close()
+    took = (f", took {(last['ended_at'] - last['started_at']) / 60:.1f} min"
+            if last.get("ended_at") else "")
+    console.print(f"last run {last['run_id']} ({last['status']}{took}): {levels} levels recorded, "
+                  f"complete variants: {', '.join(done) or 'none'} — a sweep now resumes it "
+                  "(--new-run measures again)", highlight=False)
 
 
 def _report(store_file: Path, run_id: str, out_dir: Path) -> None:

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ import yaml
 from qexplore.errors import EvalError, RecipeError
 from qexplore.evaluate.results import Normalized, higher_is_better, load_samples, normalize
 from qexplore.evaluate.stats import Comparison, compare
-from qexplore.guard import guarded_popen
+from qexplore.guard import run_logged
 
 OnLine = Callable[[str], None]
 ROLLING = {"word_perplexity", "byte_perplexity", "bits_per_byte"}
@@ -133,20 +132,7 @@ def evaluate(job: EvalJob, out_dir: Path, on_line: OnLine | None = None) -> Eval
 
 def _run_child(job: Path, log_path: Path, env: dict[str, str], on_line: OnLine | None) -> None:
     cmd = [sys.executable, "-u", "-m", "qexplore.evaluate.worker", "run", str(job)]
-    tail: deque[str] = deque(maxlen=30)
-    with open(log_path, "w") as log:
-        proc = guarded_popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             env=env)
-        assert proc.stdout is not None and proc.stdin is not None
-        try:
-            for line in proc.stdout:
-                log.write(line)
-                tail.append(line.rstrip())
-                if on_line and line.startswith("[eval]"):
-                    on_line(line.removeprefix("[eval]").strip())
-            code = proc.wait()
-        finally:
-            proc.stdin.close()
+    code, tail = run_logged(cmd, log_path, "[eval]", on_line, env)
     if code != 0:
         last = next((t for t in reversed(tail) if "Error" in t), tail[-1] if tail else "")
         raise EvalError(f"lm-eval failed (exit {code}): {last}\n" + "\n".join(tail))

@@ -11,9 +11,7 @@ import fcntl
 import json
 import os
 import shutil
-import subprocess
 import sys
-from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,7 +20,7 @@ from typing import Any
 from qexplore import paths
 from qexplore.environment import core_versions
 from qexplore.errors import QuantizeError
-from qexplore.guard import guarded_popen
+from qexplore.guard import run_logged
 from qexplore.quantize.cache import digest, file_digest, model_digest
 from qexplore.quantize.checkpoint import checkpoint_stats
 from qexplore.quantize.schemes import SCHEMES
@@ -164,19 +162,7 @@ def _job(recipe: Recipe, variant: Variant, base: str, out: Path) -> dict[str, An
 
 def _run_worker(job: Path, log_path: Path, on_line: OnLine | None) -> None:
     cmd = [sys.executable, "-u", "-m", "qexplore.quantize.worker", str(job)]
-    tail: deque[str] = deque(maxlen=LOG_TAIL)
-    with open(log_path, "w") as log:
-        proc = guarded_popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        assert proc.stdout is not None and proc.stdin is not None
-        try:
-            for line in proc.stdout:
-                log.write(line)
-                tail.append(line.rstrip())
-                if on_line and line.startswith("[build]"):
-                    on_line(line.removeprefix("[build]").strip())
-            code = proc.wait()
-        finally:
-            proc.stdin.close()  # on Ctrl-C or an error, the guard stops the worker
+    code, tail = run_logged(cmd, log_path, "[build]", on_line, tail_lines=LOG_TAIL)
     if code != 0:
         last = next((t for t in reversed(tail) if t.strip()), "no output")
         raise QuantizeError(f"the build failed (exit {code}): {last}\n" + "\n".join(tail))

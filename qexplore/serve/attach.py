@@ -49,6 +49,11 @@ class AttachedServer:
         req = urllib.request.Request(f"{self.base_url}/v1/models", headers=headers)
         try:
             urllib.request.urlopen(req, timeout=10).close()
+        except urllib.error.HTTPError as e:
+            if e.code in (401, 403):
+                raise ServerError(f"the endpoint {self.base_url} rejected the API key "
+                                  f"(HTTP {e.code})") from None
+            # any other HTTP answer: the server is there
         except (urllib.error.URLError, OSError) as e:
             reason = getattr(e, "reason", e)
             raise ServerError(f"the endpoint {self.base_url} does not answer during {during}: "

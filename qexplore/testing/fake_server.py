@@ -54,6 +54,9 @@ class Fake:
             return web.Response(status=503)
         return web.Response(text="")
 
+    async def models(self, _: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": self.model, "object": "model"}]})
+
     async def version(self, _: web.Request) -> web.Response:
         return web.json_response({"version": "0.0.0-fake"})
 
@@ -146,6 +149,7 @@ def main(argv: list[str]) -> None:
     app = web.Application()
     app.router.add_get("/health", fake.health)
     app.router.add_get("/version", fake.version)
+    app.router.add_get("/v1/models", fake.models)
     app.router.add_get("/metrics", fake.metrics)
     app.router.add_post("/v1/completions", fake.complete)
     app.router.add_post("/v1/chat/completions", fake.complete)

@@ -34,6 +34,14 @@ def _frame(title: str, x_label: str, y_label: str, body: str) -> str:
     )
 
 
+def precision(lo: float, hi: float) -> str:
+    """A number format that tells ticks between ``lo`` and ``hi`` apart."""
+    span = abs(hi - lo)
+    if span == 0 or span >= 50:
+        return ",.0f"
+    return f".{min(4, max(1, math.ceil(-math.log10(span / 4)) + 1))}f"
+
+
 def _ticks(xs: Sequence[float], sx, ys_lo: float, ys_hi: float, sy, y_fmt: str) -> str:  # type: ignore[no-untyped-def]
     out = []
     for x in sorted(set(xs)):
@@ -57,7 +65,7 @@ def line_chart(title: str, series: dict[str, list[tuple[float, float]]], x_label
     log = min(xs) > 0 and max(xs) / min(xs) >= 8
     sx = _scale(min(xs), max(xs), PAD_L + 10, W - PAD_R - 10, log)
     sy = _scale(0, y_hi, H - PAD_B, PAD_T)
-    body = [_ticks(xs, sx, 0, y_hi, sy, ",.0f" if y_hi > 20 else ".1f")]
+    body = [_ticks(xs, sx, 0, y_hi, sy, precision(0, y_hi))]
     if hline is not None:
         body.append(f'<line x1="{PAD_L}" x2="{W - PAD_R}" y1="{sy(hline):.1f}" y2="{sy(hline):.1f}" '
                     f'stroke="#444" stroke-dasharray="6 4"/><text x="{W - PAD_R - 4}" '
@@ -88,14 +96,16 @@ def scatter(title: str, points: list[tuple[str, float, float, bool]], x_label: s
         return f"<p>{escape(title)}: needs both speed and accuracy measured.</p>"
     xs, ys = [p[1] for p in pts], [p[2] for p in pts]
     xpad = (max(xs) - min(xs)) * 0.15 or max(xs) * 0.1 or 1
-    ypad = (max(ys) - min(ys)) * 0.15 or 1
-    sx = _scale(min(xs) - xpad, max(xs) + xpad, PAD_L, W - PAD_R)
-    sy = _scale(min(ys) - ypad, max(ys) + ypad, H - PAD_B, PAD_T)
-    body = [_ticks([], sx, min(ys) - ypad, max(ys) + ypad, sy, ".1f")]
+    ypad = (max(ys) - min(ys)) * 0.15 or max(abs(max(ys)) * 0.001, 0.01)
+    x_lo, x_hi = max(0.0, min(xs) - xpad), max(xs) + xpad  # speeds are never negative
+    y_lo, y_hi = min(ys) - ypad, max(ys) + ypad
+    sx = _scale(x_lo, x_hi, PAD_L, W - PAD_R)
+    sy = _scale(y_lo, y_hi, H - PAD_B, PAD_T)
+    body = [_ticks([], sx, y_lo, y_hi, sy, precision(y_lo, y_hi))]
     for k in range(5):
-        x = min(xs) - xpad + (max(xs) - min(xs) + 2 * xpad) * k / 4
+        x = x_lo + (x_hi - x_lo) * k / 4
         body.append(f'<text x="{sx(x):.1f}" y="{H - PAD_B + 15}" text-anchor="middle" '
-                    f'font-size="11">{x:.1f}</text>')
+                    f'font-size="11">{x:{precision(x_lo, x_hi)}}</text>')
     for i, (name, x, y, front) in enumerate(pts):
         color = COLORS[i % len(COLORS)]
         fill = color if front else "white"
@@ -116,7 +126,7 @@ def bars(title: str, groups: dict[str, dict[str, tuple[float, float | None]]], y
     sy = _scale(0, y_hi, H - PAD_B, PAD_T)
     gw = (W - PAD_L - PAD_R) / max(1, len(groups))
     bw = gw * 0.8 / max(1, len(names))
-    body = [_ticks([], None, 0, y_hi, sy, ".2f")]
+    body = [_ticks([], None, 0, y_hi, sy, precision(0, y_hi))]
     for gi, (task, g) in enumerate(groups.items()):
         x0 = PAD_L + gi * gw + gw * 0.1
         body.append(f'<text x="{x0 + gw * 0.4:.1f}" y="{H - PAD_B + 15}" text-anchor="middle" '

@@ -118,7 +118,8 @@ def html_page(data: RunData, df: pd.DataFrame, rec: Recommendation) -> str:
         svg.line_chart("Output tok/s (all users)", curve("output_tps", None), "concurrent users",
                        "tok/s"),
         svg.line_chart("TTFT p99", curve("ttft_ms", "p99"), "concurrent users", "ms"),
-        svg.bars("Accuracy per task (± stderr)", _accuracy_groups(data), "value"),
+        *(svg.bars(f"{task} (± stderr)", {task: g}, task.split(" (")[-1].rstrip(")"))
+          for task, g in _accuracy_groups(data).items()),
     ]
     table = "<table><tr>" + "".join(f"<th>{escape(c)}</th>" for c in df.columns) + "</tr>" + "".join(
         "<tr>" + "".join(f"<td>{escape(_fmt(v))}</td>" for v in row) + "</tr>"

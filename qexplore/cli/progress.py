@@ -13,6 +13,7 @@ from rich.progress import (
     TaskID,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 
 from qexplore.loadtest.metrics import LevelSummary
@@ -27,7 +28,8 @@ class LoadProgress:
         self.label = label
         self.bar = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console,
+            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("left"),
+            TimeRemainingColumn(), console=console,
             transient=False, disable=not console.is_terminal,
         )
         self.tasks: dict[int, TaskID] = {}

@@ -15,7 +15,7 @@ def build(force: bool = typer.Option(False, "--force", help="Rebuild even if cac
     from qexplore.demo.model import demo_facts, ensure_demo_model
 
     with console.status("training the demo model…") as status:
-        out = ensure_demo_model(force, on_line=lambda s: status.update(f"training: {s}"))
+        out = ensure_demo_model(force, on_line=status.update)
     facts = demo_facts(out) or {}
     console.print(f"demo model: {out}")
     console.print(

@@ -54,6 +54,6 @@ def _build_in_child(out: Path, on_line: Callable[[str], None] | None) -> None:
     for line in proc.stdout:
         tail = [*tail[-29:], line.rstrip()]
         if on_line and line.startswith("step "):
-            on_line(line.rstrip())
+            on_line(f"training the demo model (first use): {line.rstrip()}")
     if proc.wait() != 0 or demo_facts(out) is None:
         raise HardwareError("building the demo model failed:\n" + "\n".join(tail))

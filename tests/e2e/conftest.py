@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
@@ -66,3 +69,17 @@ def demo_builds(demo_recipe: Recipe, tmp_path_factory: pytest.TempPathFactory
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("QEXPLORE_BUILD_CACHE", str(tmp_path_factory.mktemp("builds")))
         yield {v.name: build_variant(demo_recipe, v) for v in demo_recipe.variants[1:]}
+
+
+def kill_when(proc: subprocess.Popen[bytes], ready: Callable[[], bool], timeout: float
+              ) -> list[psutil.Process]:
+    """Wait until ``ready()``, SIGKILL ``proc``; return its descendants that are still alive
+    60 s later (none, if nothing outlives qexplore)."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert time.monotonic() < deadline and proc.poll() is None, "never got ready"
+        time.sleep(0.2)
+    family = psutil.Process(proc.pid).children(recursive=True)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return psutil.wait_procs(family, timeout=60)[1]

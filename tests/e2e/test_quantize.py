@@ -4,13 +4,11 @@ serves each, a rebuild is a cache hit, and a killed build leaves nothing that lo
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from qexplore.plan import make_plan
@@ -19,6 +17,7 @@ from qexplore.recipes import load_recipe
 from qexplore.recipes.schema import Recipe
 from qexplore.serve.from_recipe import server_spec
 from qexplore.serve.manager import VllmServer, http_json
+from tests.e2e.conftest import kill_when
 
 pytestmark = pytest.mark.e2e
 DEMO_RECIPE = Path(__file__).parents[2] / "recipes" / "demo-cpu.yaml"
@@ -80,15 +79,9 @@ def test_killed_build_leaves_nothing_that_looks_finished(
     cmd = [sys.executable, "-c", "from qexplore.cli.main import run; run()",
            "quantize", str(DEMO_RECIPE), "--variant", "int4-w4a16"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not any("quantizing" in p.read_text() for p in tmp_path.glob(".tmp-*/build.log")):
-        assert time.monotonic() < deadline and proc.poll() is None, "the build never started"
-        time.sleep(0.2)
-    workers = psutil.Process(proc.pid).children(recursive=True)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    _, alive = psutil.wait_procs(workers, timeout=30)
-    assert not alive, "the build worker outlived qexplore"
+    building = lambda: any("quantizing" in p.read_text()  # noqa: E731
+                           for p in tmp_path.glob(".tmp-*/build.log"))
+    assert not kill_when(proc, building, 120), "the build worker outlived qexplore"
     monkeypatch.setenv("QEXPLORE_BUILD_CACHE", str(tmp_path))
     plan = make_plan(load_recipe(DEMO_RECIPE), ["int4-w4a16"])
     assert plan.variants[0].build == "to build"

@@ -4,7 +4,6 @@ a sweep killed midway and resumed, and a completed sweep re-run without re-measu
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -12,8 +11,9 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import psutil
 import pytest
+
+from tests.e2e.conftest import kill_when
 
 pytestmark = pytest.mark.e2e
 QEXPLORE = [sys.executable, "-c", "from qexplore.cli.main import run; run()"]
@@ -83,15 +83,8 @@ def test_killed_sweep_resumes_and_a_completed_one_remeasures_nothing(tmp_path: P
     recipe = write_recipe(tmp_path, BF16, INT4)
     proc = subprocess.Popen([*QEXPLORE, "sweep", str(recipe), "--output", str(tmp_path / "reports")],
                             env=env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 600
-    while not ((tmp_path / "store.db").exists() and len(levels(tmp_path)) >= 1):
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.5)
-    family = psutil.Process(proc.pid).children(recursive=True)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    _, alive = psutil.wait_procs(family, timeout=60)
-    assert not alive, "processes outlived the killed sweep"
+    measured = lambda: (tmp_path / "store.db").exists() and len(levels(tmp_path)) >= 1  # noqa: E731
+    assert not kill_when(proc, measured, 600), "processes outlived the killed sweep"
     before = levels(tmp_path)
 
     r = sweep(tmp_path, recipe)

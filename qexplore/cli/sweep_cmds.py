@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 
     from qexplore.loadtest.metrics import LevelSummary
     from qexplore.loadtest.runner import Progress
+    from qexplore.report.data import RunData
     from qexplore.results.pareto import Recommendation
+    from qexplore.results.store import Store
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 StoreOpt = Annotated[Path | None, typer.Option(help="Results database [default: QEXPLORE_STORE, "
@@ -106,7 +108,7 @@ def sweep(
         raise typer.Exit(int(ExitCode.PARTIAL)) from None
     verb = "resumed" if result.resumed else "recorded"
     console.print(f"run {result.run_id} {verb} in {result.store}")
-    _report(result.store, result.run_id, result.run_dir)
+    _report(_load(result.store, result.run_id)[0], result.run_dir)
     if result.failed:
         console.print(f"[red]failed variants: {', '.join(result.failed)}[/] (the rest are recorded)")
         raise typer.Exit(int(ExitCode.PARTIAL))
@@ -153,22 +155,15 @@ def _describe_recorded(r: object) -> None:
                   "(--new-run measures again)", highlight=False)
 
 
-def _report(store_file: Path, run_id: str, out_dir: Path) -> None:
-    from qexplore.report.data import load_run, recommendation, variant_table
+def _report(data: RunData, out_dir: Path) -> None:
+    """Write a run's reports and show its table and recommendation."""
     from qexplore.report.write import write_reports
-    from qexplore.results.store import Store
 
-    store = Store(store_file)
-    try:
-        data = load_run(store, run_id)
-    finally:
-        store.close()
-    paths = write_reports(data, out_dir)
-    df = variant_table(data)
-    console.print(pareto_table(df))
-    if not df.empty:
-        print_recommendation(recommendation(data, df))
-    console.print(f"report: {paths['html']}")
+    written = write_reports(data, out_dir)
+    console.print(pareto_table(written.table))
+    if not written.table.empty:
+        print_recommendation(written.recommendation)
+    console.print(f"report: {written.paths['html']}")
 
 
 def pareto_table(df: pd.DataFrame) -> Table:
@@ -177,10 +172,10 @@ def pareto_table(df: pd.DataFrame) -> Table:
             "user_tps_p1", "output_tps", "ttft_ms_p99", "capacity_users", "pareto"]
     for c in cols:
         t.add_column(c.replace("_", " "), justify="left" if c in cols[:3] else "right")
-    from qexplore.report.write import _fmt
+    from qexplore.report.write import format_value
 
     for _, row in df.iterrows():
-        t.add_row(*[_fmt(row.get(c)) for c in cols])
+        t.add_row(*[format_value(row.get(c)) for c in cols])
     return t
 
 
@@ -190,15 +185,26 @@ def print_recommendation(rec: Recommendation) -> None:
         console.print(f"  {line}", highlight=False)
 
 
-def _open(store: Path | None) -> object:
+def _store(path: Path | None) -> Store:
+    """The results store named by ``--store`` (or the default); it must exist."""
+    from qexplore.errors import StoreError
     from qexplore.results.store import Store, store_path
 
-    path = store or store_path()
+    path = path or store_path()
     if not path.exists():
-        from qexplore.errors import StoreError
-
         raise StoreError(f"no results store at {path}")
     return Store(path)
+
+
+def _load(path: Path | None, *run_ids: str) -> list[RunData]:
+    """Stored runs, read in full (the store is closed again)."""
+    from qexplore.report.data import load_run
+
+    store = _store(path)
+    try:
+        return [load_run(store, run_id) for run_id in run_ids]
+    finally:
+        store.close()
 
 
 def report(
@@ -207,13 +213,7 @@ def report(
     output: Annotated[Path | None, typer.Option(help="Folder [default: reports/RUN].")] = None,
 ) -> None:
     """Rebuild every report of a stored run from the store alone."""
-    from qexplore.results.store import Store
-
-    s = _open(store)
-    assert isinstance(s, Store)
-    path = s.path
-    s.close()
-    _report(path, run, output or Path("reports") / run)
+    _report(_load(store, run)[0], output or Path("reports") / run)
 
 
 def recommend(
@@ -224,16 +224,9 @@ def recommend(
     store: StoreOpt = None,
 ) -> None:
     """Name the variant to deploy for these constraints, and why each other one lost."""
-    from qexplore.report.data import load_run, recommendation, variant_table
-    from qexplore.results.store import Store
+    from qexplore.report.data import recommendation
 
-    s = _open(store)
-    assert isinstance(s, Store)
-    try:
-        data = load_run(s, run)
-    finally:
-        s.close()
-    rec = recommendation(data, variant_table(data), users, min_user_tps, max_accuracy_drop)
+    rec = recommendation(_load(store, run)[0], users, min_user_tps, max_accuracy_drop)
     print_recommendation(rec)
     if rec.winner is None:
         raise typer.Exit(int(ExitCode.PARTIAL))
@@ -252,25 +245,18 @@ def compare(
 ) -> None:
     """Compare two runs per variant; exit 1 on a regression (significant accuracy drop, or a
     speed/latency change beyond the thresholds), so a nightly job can gate on it."""
-    from qexplore.report.data import load_run
     from qexplore.results.compare import Thresholds, compare_runs
-    from qexplore.results.store import Store
 
-    s = _open(store)
-    assert isinstance(s, Store)
-    try:
-        a, b = load_run(s, run_a), load_run(s, run_b)
-    finally:
-        s.close()
+    a, b = _load(store, run_a, run_b)
     deltas = compare_runs(a, b, Thresholds(max_throughput_drop, max_latency_rise))
     t = Table(box=None, header_style="bold")
     for c in ("variant", "what", run_a, run_b, "change %", "", "note"):
         t.add_column(c)
-    from qexplore.report.write import _fmt
+    from qexplore.report.write import format_value as f
 
     for d in deltas:
         mark = "[red]REGRESSION[/]" if d.regression else ""
-        t.add_row(d.variant, d.what, _fmt(d.a), _fmt(d.b), _fmt(d.change_pct), mark, d.note)
+        t.add_row(d.variant, d.what, f(d.a), f(d.b), f(d.change_pct), mark, d.note)
     console.print(t)
     bad = [d for d in deltas if d.regression]
     if bad:
@@ -292,11 +278,9 @@ def history(
 
     from qexplore.report import svg
     from qexplore.report.data import load_run, variant_table
-    from qexplore.report.write import _fmt
-    from qexplore.results.store import Store
+    from qexplore.report.write import format_value as f
 
-    s = _open(store)
-    assert isinstance(s, Store)
+    s = _store(store)
     t = Table(box=None, header_style="bold")
     for c in ("run", "status", "variant", "recovery %", "user tok/s p1", "output tok/s"):
         t.add_column(c)
@@ -308,8 +292,8 @@ def history(
             for _, row in df.iterrows():
                 if variant and row["variant"] != variant:
                     continue
-                t.add_row(r["run_id"], r["status"], str(row["variant"]), _fmt(row["recovery_pct"]),
-                          _fmt(row["user_tps_p1"]), _fmt(row["output_tps"]))
+                t.add_row(r["run_id"], r["status"], str(row["variant"]), f(row["recovery_pct"]),
+                          f(row["user_tps_p1"]), f(row["output_tps"]))
                 if row["output_tps"] is not None:
                     series.setdefault(str(row["variant"]), []).append((i, row["output_tps"]))
     finally:

@@ -24,7 +24,7 @@ benchmark does).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -142,16 +142,23 @@ class Capacity:
     note: str
 
 
+def capacity_at(levels_p1: Mapping[int, float | None], floor: float) -> int | None:
+    """The capacity rule: the largest user count whose slowest-1 % user tok/s reaches
+    ``floor``. ``levels_p1`` maps users → p1, None for a level with errors (never passes)."""
+    passing = [int(u) for u, p in levels_p1.items() if p is not None and p >= floor]
+    return max(passing) if passing else None
+
+
+def levels_p1(levels: Sequence[LevelSummary]) -> dict[int, float | None]:
+    """Closed-loop levels as users → slowest-1 % user tok/s (None where requests failed)."""
+    return {lv.concurrency: (lv.user_tps["p1"] if lv.failed == 0 else None)
+            for lv in levels if lv.rate is None}
+
+
 def capacity(levels: Sequence[LevelSummary], slo: Slo = Slo()) -> Capacity:
-    """Largest concurrency whose slowest-1 % user_tps ≥ the SLO floor with no errors."""
+    """:func:`capacity_at` the SLO floor, with the next measured level and a sentence."""
     ordered = sorted((lv for lv in levels if lv.rate is None), key=lambda lv: lv.concurrency)
-
-    def ok(lv: LevelSummary) -> bool:
-        p1 = lv.user_tps["p1"]
-        return lv.failed == 0 and p1 is not None and p1 >= slo.min_user_tps
-
-    passing = [lv.concurrency for lv in ordered if ok(lv)]
-    best = max(passing) if passing else None
+    best = capacity_at(levels_p1(ordered), slo.min_user_tps)
     above = [lv.concurrency for lv in ordered if best is None or lv.concurrency > best]
     nxt = min(above) if above else None
     if best is None:

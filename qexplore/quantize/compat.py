@@ -66,5 +66,3 @@ def support(scheme: str, target: Target) -> Support:
     return Support(Level.UNSUPPORTED, f"needs compute capability ≥ {needed:.1f}, "
                    f"{target.name} has {cap:.1f}")
 
-
-CAPABILITIES = (7.5, 8.0, 8.6, 8.9, 9.0, 10.0)

@@ -11,13 +11,8 @@ import pandas as pd
 
 from qexplore.evaluate.run import EvalResult, compare_to_baseline
 from qexplore.evaluate.stats import Comparison
-from qexplore.results.pareto import (
-    Constraints,
-    Recommendation,
-    capacity_at,
-    pareto_flags,
-    recommend,
-)
+from qexplore.loadtest.metrics import LevelSummary, capacity_at, levels_p1
+from qexplore.results.pareto import Constraints, Recommendation, pareto_flags, recommend
 from qexplore.results.store import Store
 
 VERDICT_RANK = {"worse": 3, "better": 2, "same": 1}
@@ -52,32 +47,34 @@ def load_run(store: Store, run_id: str) -> RunData:
     base = next((v for v in variants if v["scheme"] == "baseline" and v.get("eval")), None)
     comparisons = {}
     if base:
-        base_eval = _eval_result(base["eval"])
+        base_eval = stored_eval(base["eval"])
         for v in variants:
             if v is not base and v.get("eval") and v["status"] == "ok":
-                comparisons[v["variant"]] = compare_to_baseline(base_eval, _eval_result(v["eval"]))
+                comparisons[v["variant"]] = compare_to_baseline(base_eval, stored_eval(v["eval"]))
     return RunData(run, variants, store.levels(run_id), comparisons,
                    base["variant"] if base else None)
 
 
-def _eval_result(e: dict[str, Any]) -> EvalResult:
+def stored_eval(e: dict[str, Any]) -> EvalResult:
+    """An :class:`EvalResult` from a variant's stored ``eval`` record."""
     raw_path = Path(e["raw_path"])
     raw = json.loads(raw_path.read_text()) if raw_path.exists() else {}
     return EvalResult(e["tasks"], raw_path, Path(e["samples_dir"]), raw)
 
 
 def variant_levels(data: RunData, variant: str, workload: str | None = None
-                   ) -> list[dict[str, Any]]:
+                   ) -> list[LevelSummary]:
     """Closed-loop level summaries of a variant (primary workload by default), by users."""
     w = workload or data.primary_workload()
-    rows = [lv["summary"] for lv in data.levels
+    rows = [LevelSummary(**lv["summary"]) for lv in data.levels
             if lv["variant"] == variant and lv["workload"] == w and not lv["summary"].get("rate")]
-    return sorted(rows, key=lambda s: s["concurrency"])
+    return sorted(rows, key=lambda s: s.concurrency)
 
 
-def variant_table(data: RunData) -> pd.DataFrame:
-    """One row per variant: size, accuracy, speed at the target users, capacity, Pareto flag."""
-    users = data.target_users()
+def variant_table(data: RunData, users: int | None = None) -> pd.DataFrame:
+    """One row per variant: size, accuracy, speed at ``users`` (default: the recipe's target
+    users; the largest measured level not above it), capacity, Pareto flag."""
+    users = users or data.target_users()
     floor = float(data.recipe["slo"]["min_user_tps"])
     rows = [_row(data, v, users, floor) for v in data.variants]
     df = pd.DataFrame(rows)
@@ -89,23 +86,22 @@ def variant_table(data: RunData) -> pd.DataFrame:
 def _row(data: RunData, v: dict[str, Any], users: int, floor: float) -> dict[str, Any]:
     build = v.get("build") or {}
     levels = variant_levels(data, v["variant"])
-    at = [s for s in levels if s["concurrency"] <= users]
+    at = [s for s in levels if s.concurrency <= users]
     lv = at[-1] if at else None
-    levels_p1 = {s["concurrency"]: (s["user_tps"]["p1"] if s["failed"] == 0 else None)
-                 for s in levels}
+    p1s = levels_p1(levels)
     row: dict[str, Any] = {
         "variant": v["variant"], "scheme": v["scheme"], "status": v["status"],
         "error": (v.get("error") or "").split("\n")[0] or None,
         "weights_gb": build.get("size_bytes", 0) / 1e9 if build else None,
         "bits_per_weight": build.get("bits_per_weight"),
-        "at_users": lv["concurrency"] if lv else None,
-        "user_tps_p1": lv["user_tps"]["p1"] if lv else None,
-        "output_tps": lv["output_tps"] if lv else None,
-        "ttft_ms_p99": lv["ttft_ms"]["p99"] if lv else None,
-        "failed_requests": lv["failed"] if lv else 0,
-        "capacity_users": capacity_at(levels_p1, floor),
+        "at_users": lv.concurrency if lv else None,
+        "user_tps_p1": lv.user_tps["p1"] if lv else None,
+        "output_tps": lv.output_tps if lv else None,
+        "ttft_ms_p99": lv.ttft_ms["p99"] if lv else None,
+        "failed_requests": lv.failed if lv else 0,
+        "capacity_users": capacity_at(p1s, floor),
         "kv_cache_tokens": (v.get("server") or {}).get("kv_cache_tokens"),
-        "levels_p1": levels_p1,
+        "levels_p1": p1s,
     }
     row.update(_accuracy(data, v))
     return row
@@ -131,28 +127,19 @@ def _accuracy(data: RunData, v: dict[str, Any]) -> dict[str, Any]:
     return {"recovery_pct": mean, "accuracy_verdict": verdict, **per_task}
 
 
-def recommendation(data: RunData, df: pd.DataFrame, users: int | None = None,
-                   min_user_tps: float | None = None, max_drop: float | None = None
+def recommendation(data: RunData, users: int | None = None, min_user_tps: float | None = None,
+                   max_drop: float | None = None, table: pd.DataFrame | None = None
                    ) -> Recommendation:
+    """The variant to deploy for ``users`` (default: the recipe's target); the floor and the
+    accuracy budget default to the recipe's SLO. ``table`` is ``variant_table(data, users)``
+    when the caller already has it."""
     slo = data.recipe["slo"]
-    c = Constraints(users or data.target_users(),
+    users = users or data.target_users()
+    df = variant_table(data, users) if table is None else table
+    c = Constraints(users,
                     min_user_tps if min_user_tps is not None else float(slo["min_user_tps"]),
                     max_drop if max_drop is not None else float(slo["max_accuracy_drop_pct"]))
-    if users and users != data.target_users():
-        df = _rows_at(data, df, users)
     return recommend(df, c)
-
-
-def _rows_at(data: RunData, df: pd.DataFrame, users: int) -> pd.DataFrame:
-    """The table's speed columns re-read at another user count."""
-    df = df.copy()
-    for i, r in df.iterrows():
-        at = [s for s in variant_levels(data, str(r["variant"])) if s["concurrency"] <= users]
-        lv = at[-1] if at else None
-        df.at[i, "user_tps_p1"] = lv["user_tps"]["p1"] if lv else None
-        df.at[i, "output_tps"] = lv["output_tps"] if lv else None
-        df.at[i, "failed_requests"] = lv["failed"] if lv else 0
-    return df
 
 
 def comparisons_json(data: RunData) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,20 @@ TABLE_COLS = ["variant", "scheme", "status", "weights_gb", "bits_per_weight", "r
               "capacity_users", "kv_cache_tokens", "pareto"]
 
 
-def write_reports(data: RunData, out_dir: Path) -> dict[str, Path]:
-    """Every report of one run, rebuilt from ``data``; returns their paths."""
+@dataclass
+class Written:
+    paths: dict[str, Path]
+    table: pd.DataFrame
+    recommendation: Recommendation
+
+
+def write_reports(data: RunData, out_dir: Path) -> Written:
+    """Every report of one run, rebuilt from ``data``; returns their paths and the table and
+    recommendation they show."""
     out_dir.mkdir(parents=True, exist_ok=True)
     df = variant_table(data)
-    rec = recommendation(data, df) if not df.empty else Recommendation(None, summary="No variants.")
+    rec = (recommendation(data, table=df) if not df.empty
+           else Recommendation(None, summary="No variants."))
     cols = [c for c in TABLE_COLS if c in df] + sorted(c for c in df if c.startswith("recovery_")
                                                        and c != "recovery_pct")
     paths = {
@@ -36,10 +46,11 @@ def write_reports(data: RunData, out_dir: Path) -> dict[str, Path]:
     paths["md"].write_text(markdown(data, df[cols], rec))
     paths["json"].write_text(json.dumps(results_json(data, df, rec), indent=1, default=str))
     paths["html"].write_text(html_page(data, df[cols], rec))
-    return paths
+    return Written(paths, df, rec)
 
 
-def _fmt(v: Any) -> str:
+def format_value(v: Any) -> str:
+    """A table cell: '–' for missing, thousands separators, 3 decimals below 10."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "–"
     if isinstance(v, bool):
@@ -64,7 +75,7 @@ def provenance_lines(data: RunData) -> list[str]:
 
 def markdown(data: RunData, df: pd.DataFrame, rec: Recommendation) -> str:
     head = "| " + " | ".join(df.columns) + " |\n|" + "---|" * len(df.columns) + "\n"
-    body = "".join("| " + " | ".join(_fmt(v).replace("|", "\\|") for v in row) + " |\n"
+    body = "".join("| " + " | ".join(format_value(v).replace("|", "\\|") for v in row) + " |\n"
                    for row in df.itertuples(index=False))
     failures = [f"- {v['variant']}: {v['error']}" for v in data.variants if v.get("error")]
     return "\n".join([
@@ -105,7 +116,7 @@ def html_page(data: RunData, df: pd.DataFrame, rec: Recommendation) -> str:
     slo = float(data.recipe["slo"]["min_user_tps"])
 
     def curve(key: str, sub: str | None) -> dict[str, list[tuple[float, float]]]:
-        return {n: [(s["concurrency"], s[key][sub] if sub else s[key])
+        return {n: [(s.concurrency, getattr(s, key)[sub] if sub else getattr(s, key))
                     for s in variant_levels(data, n)] for n in names}
 
     front = [(str(r["variant"]), r["user_tps_p1"], r["recovery_pct"], bool(r["pareto"]))
@@ -122,7 +133,7 @@ def html_page(data: RunData, df: pd.DataFrame, rec: Recommendation) -> str:
           for task, g in _accuracy_groups(data).items()),
     ]
     table = "<table><tr>" + "".join(f"<th>{escape(c)}</th>" for c in df.columns) + "</tr>" + "".join(
-        "<tr>" + "".join(f"<td>{escape(_fmt(v))}</td>" for v in row) + "</tr>"
+        "<tr>" + "".join(f"<td>{escape(format_value(v))}</td>" for v in row) + "</tr>"
         for row in df.itertuples(index=False)) + "</table>"
     rec_items = [x.removeprefix("- ") for x in rec.lines()[1:]]
     rec_html = "".join(f"<li>{escape(x)}</li>" for x in rec_items)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qexplore.evaluate.run import compare_to_baseline
-from qexplore.report.data import RunData, _eval_result
+from qexplore.report.data import RunData, stored_eval
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def compare_runs(a: RunData, b: RunData, th: Thresholds = Thresholds()) -> list[
 def _accuracy(name: str, ra: dict[str, Any], rb: dict[str, Any]) -> list[Delta]:
     if not (ra.get("eval") and rb.get("eval")):
         return []
-    cmp = compare_to_baseline(_eval_result(ra["eval"]), _eval_result(rb["eval"]))
+    cmp = compare_to_baseline(stored_eval(ra["eval"]), stored_eval(rb["eval"]))
     return [Delta(name, f"{task}/{metric}", c.baseline, c.variant,
                   _pct(c.baseline, c.variant), c.verdict == "worse",
                   f"{c.verdict} (p={c.p_value:.3g}, {c.test})")

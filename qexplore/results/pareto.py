@@ -13,6 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from qexplore.loadtest.metrics import capacity_at
+
 OBJECTIVES = {"recovery_pct": 1, "user_tps_p1": 1, "output_tps": 1, "weights_gb": -1}
 
 
@@ -121,7 +123,8 @@ def _suggestions(df: pd.DataFrame, c: Constraints, blockers: dict[str, list[str]
             continue
         speed_only = all(x.startswith(("too slow", "not measured")) for x in b)
         accuracy_only = all(x.startswith("accuracy loss") for x in b)
-        users = capacity_at(r.get("levels_p1"), c.min_user_tps)
+        p1s = r.get("levels_p1")
+        users = capacity_at(p1s, c.min_user_tps) if isinstance(p1s, dict) else None
         if speed_only and users is not None:
             out.append(f"{v} would qualify with at most {users} users "
                        f"(its capacity at {c.min_user_tps:g} tok/s)")
@@ -131,15 +134,6 @@ def _suggestions(df: pd.DataFrame, c: Constraints, blockers: dict[str, list[str]
             out.append(f"{v} would qualify with --max-accuracy-drop "
                        f"{math.ceil((100 - r['recovery_pct']) * 10) / 10:g}")
     return out or ["no single constraint change makes any variant qualify"]
-
-
-def capacity_at(levels_p1: Any, floor: float) -> int | None:
-    """Largest measured user count whose slowest-1 % user tok/s reaches ``floor``.
-    ``levels_p1`` maps users → p1 (None for a level with errors)."""
-    if not isinstance(levels_p1, dict):
-        return None
-    passing = [int(u) for u, p in levels_p1.items() if p is not None and p >= floor]
-    return max(passing) if passing else None
 
 
 def as_records(df: pd.DataFrame) -> list[dict[str, Any]]:

@@ -23,6 +23,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 def summary(users: int, tps: float) -> dict:  # type: ignore[type-arg]
     p = {"p50": 20.0, "p90": 30.0, "p99": 40.0 * users}
     return {"concurrency": users, "rate": None, "output_tps": tps * users, "failed": 0,
+            "sent": 10, "completed": 10, "duration_s": 1.0, "request_tps": 10.0,
+            "error_rate": 0.0, "goodput": 1.0,
             "user_tps": {"mean": tps, "p50": tps, "p1": tps / users ** 0.3},
             "ttft_ms": p, "tpot_ms": p, "itl_ms": p, "e2e_ms": p}
 
@@ -56,7 +58,7 @@ def synthetic_run(tmp: Path) -> tuple[Store, str]:
 @pytest.fixture
 def report(tmp_path: Path) -> Path:
     store, run = synthetic_run(tmp_path)
-    paths = write_reports(load_run(store, run), tmp_path / "report")
+    paths = write_reports(load_run(store, run), tmp_path / "report").paths
     store.close()
     return paths["html"]
 

@@ -14,7 +14,8 @@ console = Console()
 
 
 def eval_cmd(
-    endpoint: Annotated[str, typer.Option(help="Server base URL, e.g. http://127.0.0.1:8000")],
+    endpoint: Annotated[str, typer.Option(
+        help="Server URL, e.g. http://127.0.0.1:8000 (with or without /v1).")],
     model: Annotated[str, typer.Option(help="Model name the server expects in requests.")],
     tokenizer: Annotated[str, typer.Option(help="The served model's tokenizer (folder or hub id).")],
     tasks: Annotated[str, typer.Option(help="lm-eval task names, comma-separated.")],
@@ -32,6 +33,7 @@ def eval_cmd(
 ) -> None:
     """Measure accuracy with lm-eval against a running server (local-completions, token lists)."""
     from qexplore.cli.load_cmds import api_key
+    from qexplore.endpoint import check_endpoint
     from qexplore.evaluate.run import EvalJob, TaskSpec, check_tasks, evaluate
     from qexplore.recipes.resolve import DEMO_FILES
 
@@ -41,8 +43,10 @@ def eval_cmd(
     include = str(DEMO_FILES / "tasks") if include_path == "@demo" else include_path
     with console.status("checking tasks…"):
         check_tasks(names, include)
+    key = api_key(api_key_env)
+    endpoint = check_endpoint(endpoint, key)
     job = EvalJob(endpoint, model, tokenizer, [TaskSpec(n, num_fewshot, limit) for n in names],
-                  include, num_concurrent, seed, max_length, api_key(api_key_env))
+                  include, num_concurrent, seed, max_length, key)
     with console.status("evaluating…") as status:
         result = evaluate(job, out.resolve(), on_line=lambda s: status.update(f"lm-eval: {s}"))
     table = Table(box=None, header_style="bold")

@@ -29,7 +29,8 @@ def number_list(text: str, kind: type[float] | type[int], what: str) -> list[Any
 
 
 def loadtest(
-    endpoint: Annotated[str, typer.Option(help="Server base URL, e.g. http://127.0.0.1:8000")],
+    endpoint: Annotated[str, typer.Option(
+        help="Server URL, e.g. http://127.0.0.1:8000 (with or without /v1).")],
     model: Annotated[str, typer.Option(help="Model name the server expects in requests.")],
     concurrency: Annotated[str, typer.Option(help="Closed-loop user counts, e.g. 1,8,32.")] = "1,8,32",
     requests: Annotated[int, typer.Option(min=1, help="Measured requests per level.")] = 64,
@@ -59,6 +60,7 @@ def loadtest(
 ) -> None:
     """Load-test any OpenAI-compatible server at several concurrency levels (or request rates)."""
     from qexplore.cli.progress import LoadProgress
+    from qexplore.endpoint import check_endpoint
     from qexplore.loadtest.client import Target
     from qexplore.loadtest.metrics import Slo
     from qexplore.loadtest.run import run_loadtest, write_json, write_raw
@@ -71,6 +73,7 @@ def loadtest(
     if api not in ("chat", "completions"):
         raise typer.BadParameter("--api must be chat or completions")
     key = api_key(api_key_env)
+    endpoint = check_endpoint(endpoint, key)
     prompts = load_prompts(workload, api, input_len, tokenizer, seed)
     target = Target(endpoint, model, api, key, timeout)
     shape = RequestShape(prompts, output_len, ignore_eos, seed=seed)

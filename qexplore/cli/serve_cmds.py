@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from qexplore.cli.options import RecipeArg
+
+if TYPE_CHECKING:
+    from qexplore.serve.manager import VllmServer
 
 console = Console()
 
@@ -25,8 +28,8 @@ def serve(
     from qexplore.plan import make_plan
     from qexplore.quantize.build import build_variant
     from qexplore.recipes import load_recipe
+    from qexplore.serve import manager
     from qexplore.serve.from_recipe import server_spec
-    from qexplore.serve.manager import VllmServer
 
     p = make_plan(load_recipe(recipe), [variant]).check()
     v = p.variants[0].variant
@@ -34,22 +37,28 @@ def serve(
         build = build_variant(p.recipe, v, on_line=lambda s: status.update(f"{v.name}: {s}"))
         spec = server_spec(p.recipe, v, build, run_dir.resolve())
         status.update(f"{v.name}: starting vLLM (log: {spec.log_path})")
-        server = VllmServer(spec)
-        server.start()
-    with server:
-        facts = server.facts
-        console.print(f"[bold]{v.name}[/] ({v.scheme}) ready in {server.startup_s:.0f} s at "
-                      f"[bold]{server.base_url}/v1[/]  (model name: {v.name})")
-        if facts and facts.kv_cache_tokens:
-            console.print(f"KV cache {facts.kv_cache_tokens:,} tokens; vLLM max concurrency "
-                          f"{facts.max_concurrency:g}× at {facts.max_concurrency_at_len} tokens")
-        console.print("Ctrl-C stops it.")
-        try:
-            while True:
-                server.check_alive()
-                time.sleep(1)
-        except KeyboardInterrupt:
-            console.print("stopping…")
+        server = manager.VllmServer(spec)
+        server.start()  # once: a failed start stops what it began
+    try:
+        _serve_until_interrupted(server, v.name, v.scheme)
+    finally:
+        server.stop()
+
+
+def _serve_until_interrupted(server: VllmServer, name: str, scheme: str) -> None:
+    facts = server.facts
+    console.print(f"[bold]{name}[/] ({scheme}) ready in {server.startup_s:.0f} s at "
+                  f"[bold]{server.base_url}/v1[/]  (model name: {name})")
+    if facts and facts.kv_cache_tokens:
+        console.print(f"KV cache {facts.kv_cache_tokens:,} tokens; vLLM max concurrency "
+                      f"{facts.max_concurrency:g}× at {facts.max_concurrency_at_len} tokens")
+    console.print("Ctrl-C stops it.")
+    try:
+        while True:
+            server.check_alive()
+            time.sleep(1)
+    except KeyboardInterrupt:
+        console.print("stopping…")
 
 
 def register(app: typer.Typer) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from qexplore.endpoint import api_base
 from qexplore.errors import EvalError, RecipeError
 from qexplore.evaluate.results import Normalized, higher_is_better, load_samples, normalize
 from qexplore.evaluate.stats import Comparison, compare
@@ -48,7 +49,7 @@ class EvalJob:
         """lm-eval's local-completions arguments. Token-list requests: text requests shift
         log-likelihoods by a token when the server adds BOS."""
         return {
-            "model": self.model, "base_url": f"{self.base_url.rstrip('/')}/v1/completions",
+            "model": self.model, "base_url": f"{api_base(self.base_url)}/v1/completions",
             "tokenizer": self.tokenizer, "tokenizer_backend": "huggingface",
             "tokenized_requests": True, "add_bos_token": True,
             "num_concurrent": self.num_concurrent, "max_length": self.max_length,

@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 
+from qexplore.endpoint import api_base, wrong_path
 from qexplore.loadtest.records import RequestRecord
 
 
@@ -30,7 +31,7 @@ class Target:
     @property
     def url(self) -> str:
         path = "chat/completions" if self.api == "chat" else "completions"
-        return f"{self.base_url.rstrip('/')}/v1/{path}"
+        return f"{api_base(self.base_url)}/v1/{path}"
 
     @property
     def headers(self) -> dict[str, str]:
@@ -63,7 +64,9 @@ async def send(session: aiohttp.ClientSession, target: Target, body: dict[str, A
         timeout = aiohttp.ClientTimeout(total=target.timeout_s)
         async with session.post(target.url, json=body, headers=target.headers,
                                 timeout=timeout) as resp:
-            if resp.status != 200:
+            if resp.status == 404:
+                rec.error = f"HTTP 404: {wrong_path(target.url)}"
+            elif resp.status != 200:
                 text = (await resp.text())[:200].replace("\n", " ")
                 rec.error = f"HTTP {resp.status}: {text}"
             else:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import urllib.error
-import urllib.request
 
-from qexplore.errors import RecipeError, ServerError
+from qexplore.endpoint import api_base, check_endpoint
+from qexplore.errors import RecipeError
 from qexplore.serve.facts import ServerFacts
 from qexplore.serve.manager import http_json
 
@@ -19,7 +19,7 @@ class AttachedServer:
     """Same surface as :class:`~qexplore.serve.manager.VllmServer`; starts and stops nothing."""
 
     def __init__(self, endpoint: str, served_name: str, api_key_env: str | None = None) -> None:
-        self._base_url = endpoint.rstrip("/").removesuffix("/v1")
+        self._base_url = api_base(endpoint)
         self.served_name = served_name
         self.api_key = os.environ.get(api_key_env) if api_key_env else None
         if api_key_env and not self.api_key:
@@ -45,16 +45,4 @@ class AttachedServer:
 
     def check_alive(self, during: str = "use") -> None:
         """Raise ServerError unless the endpoint answers ``/v1/models``."""
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        req = urllib.request.Request(f"{self.base_url}/v1/models", headers=headers)
-        try:
-            urllib.request.urlopen(req, timeout=10).close()
-        except urllib.error.HTTPError as e:
-            if e.code in (401, 403):
-                raise ServerError(f"the endpoint {self.base_url} rejected the API key "
-                                  f"(HTTP {e.code})") from None
-            # any other HTTP answer: the server is there
-        except (urllib.error.URLError, OSError) as e:
-            reason = getattr(e, "reason", e)
-            raise ServerError(f"the endpoint {self.base_url} does not answer during {during}: "
-                              f"{reason}") from None
+        check_endpoint(self.base_url, self.api_key, "serve.endpoint", during)

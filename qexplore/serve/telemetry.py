@@ -9,6 +9,8 @@ from typing import Any
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
+from qexplore.endpoint import api_base
+
 GAUGES = {
     "vllm:num_requests_running": "running",
     "vllm:num_requests_waiting": "waiting",
@@ -40,7 +42,7 @@ class MetricsSampler:
     """
 
     def __init__(self, base_url: str, interval_s: float | None = None) -> None:
-        self.url = f"{base_url.rstrip('/')}/metrics"
+        self.url = f"{api_base(base_url)}/metrics"
         self.interval_s = interval_s
 
     async def run(self, session: aiohttp.ClientSession, stop: asyncio.Event,

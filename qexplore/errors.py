@@ -59,7 +59,8 @@ class QuantizeError(QexploreError):
 
 
 class ServerError(QexploreError):
-    """The server failed to start, to answer, or died; ``log_tail`` holds its last lines."""
+    """The server failed to start, to answer, or died. ``reason`` ends with the root cause
+    from its log; ``log_tail`` holds the log lines that lead to it."""
 
     def __init__(self, reason: str, log_tail: str = "", log_path: str | None = None) -> None:
         self.reason = reason
@@ -68,11 +69,11 @@ class ServerError(QexploreError):
         super().__init__(reason)
 
     def lines(self) -> list[str]:
-        out = [f"error: {self.reason}"]
-        if self.log_path:
-            out.append(f"server log: {self.log_path}")
+        """The first line says what, why and where the log is (reports show only it)."""
+        where = f" (server log: {self.log_path})" if self.log_path else ""
+        out = [f"error: {self.reason}{where}"]
         if self.log_tail:
-            out += ["--- last lines of the server log ---", *self.log_tail.splitlines()]
+            out += ["--- the server log where it failed ---", *self.log_tail.splitlines()]
         return out
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -23,7 +22,6 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -31,18 +29,9 @@ from qexplore.errors import ServerError
 from qexplore.guard import guarded_popen
 from qexplore.serve.facts import ServerFacts, parse_log
 from qexplore.serve.launcher import ServerSpec, build_argv, build_env, free_port
+from qexplore.serve.logscan import root_cause
 
-LOG_TAIL_LINES = 30
 POLL_S = 0.5
-
-
-def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    """The last ``lines`` lines of a log file ('' if there is none)."""
-    try:
-        with open(path, errors="replace") as f:
-            return "\n".join(line.rstrip() for line in deque(f, maxlen=lines))
-    except OSError:
-        return ""
 
 
 def http_json(url: str, body: dict[str, Any] | None = None, timeout: float = 5.0) -> Any:
@@ -134,9 +123,9 @@ class VllmServer:
                 raise ValueError(f"unexpected answer {str(out)[:200]}")
         except (urllib.error.URLError, OSError, ValueError) as e:
             time.sleep(1)  # let a crashing engine finish writing its log
-            raise self._error(
-                f"the server answered /health but its first completion failed ({_reason(e)})"
-            ) from None
+            status = f" (HTTP {e.code})" if isinstance(e, urllib.error.HTTPError) else ""
+            raise self._error("the server answered /health but its first completion failed"
+                              + status, _reason(e)) from None
 
     def check_alive(self, during: str = "use") -> None:
         """Raise ServerError if the server process has exited."""
@@ -183,28 +172,17 @@ class VllmServer:
         if children:
             self._server_pgid = children[0].pid
 
-    def _error(self, reason: str) -> ServerError:
-        tail = log_tail(self.spec.log_path)
-        cause = probable_cause(tail)
-        return ServerError(f"{reason}: {cause}" if cause else reason, tail, str(self.spec.log_path))
-
-
-_CAUSE = re.compile(r"\b([A-Z]\w*(?:Error|Exception)): (.+)")
-
-
-def probable_cause(tail: str) -> str | None:
-    """The last ``SomeError: message`` line in a log tail, shortened — usually the reason."""
-    found = [m for line in tail.splitlines() if (m := _CAUSE.search(line))]
-    if not found:
-        return None
-    text = f"{found[-1].group(1)}: {found[-1].group(2).strip()}"
-    return text if len(text) <= 240 else text[:237] + "…"
+    def _error(self, reason: str, detail: str = "") -> ServerError:
+        """The error with the log's root cause (or ``detail`` when the log names none)."""
+        cause, excerpt = root_cause(self.spec.log_path)
+        why = cause or detail
+        return ServerError(f"{reason}: {why}" if why else reason, excerpt,
+                           str(self.spec.log_path))
 
 
 def _reason(e: BaseException) -> str:
     if isinstance(e, urllib.error.HTTPError):
-        body = e.read().decode(errors="replace")[:300]
-        return f"HTTP {e.code}: {body}"
+        return e.read().decode(errors="replace")[:300]
     if isinstance(e, urllib.error.URLError):
         return str(e.reason)
     return f"{e.__class__.__name__}: {e}"

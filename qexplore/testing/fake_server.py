@@ -13,7 +13,8 @@ variables (all optional):
     FAKE_FAIL_EVERY    every Nth completion answers HTTP 500      (0 = never)
     FAKE_DROP_EVERY    every Nth stream is cut off mid-stream     (0 = never)
     FAKE_HANG_EVERY    every Nth request never answers            (0 = never)
-    FAKE_BROKEN        "1": /health is fine, every completion crashes the server (exit 1)
+    FAKE_BROKEN        "1": /health is fine, the first completion crashes the server (exit 1),
+                       logging a crash shaped like vLLM's (see CRASH_LOG)
     FAKE_EXIT_AT_START "N": exit with code N during start-up, after logging an error
 """
 
@@ -31,6 +32,25 @@ from aiohttp import web
 
 LOG_KV = ("(EngineCore pid=1) INFO [kv_cache_utils.py:1] CPU KV cache size: 4,096 tokens, "
           "Maximum concurrency for 256 tokens per request: 16.00x")
+
+
+# A vLLM crash as it lands in the server log: a warning that quotes an exception, the root
+# cause in a worker, its consequences, then pages of shutdown noise.
+CRASH_LOG = "\n".join([
+    "(APIServer pid=7) WARNING 11-29 11:34:09 [system_utils.py:255] This can cause fd limit "
+    "errors like `OSError: [Errno 24] Too many open files`.",
+    "(Worker pid=9) ERROR 11-29 11:34:43 [multiproc_executor.py:1063] Traceback (most recent "
+    "call last):",
+    '(Worker pid=9) ERROR 11-29 11:34:43 [multiproc_executor.py:1063]   File "cpu.py", line 198',
+    "(Worker pid=9) ERROR 11-29 11:34:43 [multiproc_executor.py:1063] AttributeError: "
+    "'_OpNamespace' '_C' object has no attribute 'fake_gemm'",
+    "(EngineCore pid=8) ERROR 11-29 11:34:43 [core.py:1512] RuntimeError: Worker failed with "
+    "error 'fake_gemm', please check the stack trace above for the root cause",
+    "(APIServer pid=7) ERROR 11-29 11:34:43 [async_llm.py:906] vllm.v1.engine.exceptions."
+    "EngineDeadError: EngineCore encountered an issue.",
+    "nanobind: leaked 64 types!",
+    *[f' - leaked type "triton._C.libtriton.ir.type{i}"' for i in range(40)],
+])
 
 
 def knob(name: str, default: float = 0.0) -> float:
@@ -77,7 +97,7 @@ class Fake:
         n = next(self.counter)
         body: dict[str, Any] = await request.json()
         if os.environ.get("FAKE_BROKEN") == "1":
-            print("RuntimeError: fake engine crashed on its first request", flush=True)
+            print(CRASH_LOG, flush=True)
             os._exit(1)
         if self.fault(n, "FAKE_HANG_EVERY"):
             await asyncio.sleep(3600)

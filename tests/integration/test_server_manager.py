@@ -12,7 +12,7 @@ import pytest
 
 from qexplore.errors import ServerError
 from qexplore.serve.launcher import ServerSpec
-from qexplore.serve.manager import VllmServer, http_json, probable_cause
+from qexplore.serve.manager import VllmServer, http_json
 
 pytestmark = pytest.mark.integration
 Knobs = Callable[..., None]
@@ -68,7 +68,13 @@ def test_healthy_but_broken_fails_at_the_smoke_request(fake_vllm: Knobs, fake_sp
     with pytest.raises(ServerError) as e:
         VllmServer(fake_spec).start()
     assert e.value.reason.startswith("the server answered /health but its first completion failed")
-    assert "RuntimeError: fake engine crashed" in e.value.reason
+    # The first exception of the crash, not its consequences nor the shutdown noise after it.
+    assert e.value.reason.endswith(
+        "AttributeError: '_OpNamespace' '_C' object has no attribute 'fake_gemm'")
+    first = e.value.lines()[0]
+    assert "fake_gemm" in first and str(fake_spec.log_path) in first
+    assert "nanobind" not in "\n".join(e.value.lines())
+    assert "Traceback (most recent call last)" in e.value.log_tail
 
 
 def test_a_server_killed_from_outside_is_reported(fake_vllm: Knobs, fake_spec: ServerSpec) -> None:
@@ -79,8 +85,3 @@ def test_a_server_killed_from_outside_is_reported(fake_vllm: Knobs, fake_spec: S
         with pytest.raises(ServerError, match="was killed by signal 9 during use"):
             server.check_alive()
 
-
-def test_probable_cause_picks_the_last_error_line() -> None:
-    tail = "INFO ok\nValueError: first\nTraceback\nOSError: /x is not a folder\nINFO shutting down"
-    assert probable_cause(tail) == "OSError: /x is not a folder"
-    assert probable_cause("all fine\n") is None

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 
 from qexplore import paths
 from qexplore.environment import Hardware, core_versions, hardware, serve_versions
+from qexplore.quantize.compat import Support, support
+from qexplore.quantize.schemes import SCHEMES
+from qexplore.targets import Target, detect_target
 
 SETUP = "make setup"
 
@@ -25,6 +28,13 @@ class DoctorReport:
     core: dict[str, str | None]
     serve: dict[str, str | None] | None
     checks: list[Check] = field(default_factory=list)
+    cpu_target: Target | None = None  # this CPU as a serving target (machines without a GPU)
+
+    def cpu_schemes(self) -> list[tuple[str, Support]]:
+        """Each scheme's support on this CPU, as the plan would judge it."""
+        if self.cpu_target is None:
+            return []
+        return [(name, support(name, self.cpu_target)) for name in SCHEMES.names()]
 
     @property
     def healthy(self) -> bool:
@@ -42,7 +52,8 @@ def diagnose() -> DoctorReport:
         _vllm_check(serve),
         _demo_check(),
     ]
-    return DoctorReport(hardware(), core, serve, checks)
+    hw = hardware()
+    return DoctorReport(hw, core, serve, checks, None if hw.gpus else detect_target("cpu"))
 
 
 def _vllm_check(serve: dict[str, str | None] | None) -> Check:

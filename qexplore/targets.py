@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
+from qexplore.cpu import CpuFeatures, VllmCpuKernels, cpu_features, vllm_cpu_kernels
 from qexplore.registry import Registry
 
 
 @dataclass(frozen=True)
 class Target:
-    """Where the variants will be served. ``capability`` is None for the CPU."""
+    """Where the variants will be served. ``capability`` is None for the CPU; a detected CPU
+    target (:func:`detect_target`) also carries this CPU's features and vLLM's kernels for it."""
 
     name: str
     capability: float | None
     memory_gb: float | None = None
+    cpu: CpuFeatures | None = None
+    kernels: VllmCpuKernels | None = None
 
     @property
     def is_cpu(self) -> bool:
@@ -22,7 +27,11 @@ class Target:
 
     def describe(self) -> str:
         if self.is_cpu:
-            return "CPU (vLLM CPU backend)"
+            if self.cpu is None:
+                return "CPU (vLLM CPU backend)"
+            lib = f", vLLM kernels {self.kernels.library}" if self.kernels and \
+                self.kernels.library else ""
+            return f"this CPU: {self.cpu.describe()} (vLLM CPU backend{lib})"
         mem = f", {self.memory_gb:g} GB" if self.memory_gb else ""
         return f"{self.name} (compute capability {self.capability:.1f}{mem})"
 
@@ -60,3 +69,13 @@ def resolve_target(spec: str) -> Target:
     key = re.sub(r"[\s_-]", "", text)
     key = re.sub(r"^(nvidia|geforce)", "", key, flags=re.IGNORECASE)
     return GPUS.get(key)
+
+
+def detect_target(spec: str) -> Target:
+    """:func:`resolve_target`, plus, for ``cpu``, what this CPU and the installed vLLM can do
+    (a few seconds the first time on a machine, cached after)."""
+    target = resolve_target(spec)
+    if not target.is_cpu:
+        return target
+    features = cpu_features()
+    return dataclasses.replace(target, cpu=features, kernels=vllm_cpu_kernels(features))

@@ -18,7 +18,9 @@ def doctor() -> None:
 
     report = diagnose()
     hw = report.hardware
+    forced = f", forced by QEXPLORE_CPU_ISA={hw.cpu_forced}" if hw.cpu_forced else ""
     console.print(f"[bold]hardware[/]  {hw.cpu}, {hw.cores} cores, {hw.ram_gb:g} GiB RAM")
+    console.print(f"          CPU ISA {hw.cpu_isa}{forced} (flags: {' '.join(hw.cpu_flags)})")
     for gpu in hw.gpus or []:
         console.print(f"          GPU {gpu.name}, compute capability {gpu.capability}, "
                       f"{gpu.memory_gb:g} GiB")
@@ -34,6 +36,11 @@ def doctor() -> None:
     if report.serve:
         serve = ", ".join(f"{k} {v}" for k, v in report.serve.items() if v)
         console.print(f"[bold]serve env[/] {serve}")
+    if report.cpu_target:
+        console.print(f"[bold]schemes on {report.cpu_target.describe()}[/]")
+        for name, sup in report.cpu_schemes():
+            mark = "[green]✓[/]" if sup.runnable else "[red]✗[/]"
+            console.print(f"  {mark} {name:13} {sup.note}", highlight=False)
     if not report.healthy:
         console.print("[red]something needed is missing[/]: run the fix shown above")
         raise typer.Exit(int(ExitCode.ENVIRONMENT))

@@ -41,13 +41,14 @@ class BuildRecord:
     path: str
     key: str | None
     cached: bool
-    size_bytes: int
+    size_bytes: int  # on disk
     parameters: int
-    bits_per_weight: float
+    bits_per_weight: float  # as served
     build_seconds: float | None = None
     peak_rss_gb: float | None = None
     peak_gpu_gb: float | None = None
     versions: dict[str, str | None] = field(default_factory=dict)
+    served_bytes: int | None = None  # weights once loaded by the server (None: as on disk)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,7 +60,7 @@ def build_inputs(recipe: Recipe, variant: Variant, base: str) -> dict[str, Any]:
     params: dict[str, Any] = {"ignore": sorted(variant.ignore)}
     if scheme.calibrated:
         params |= {"dampening_frac": variant.dampening_frac, "actorder": variant.actorder}
-        if scheme.act_bits == 16:
+        if scheme.grouped:
             params["group_size"] = variant.group_size
         if variant.scheme == "W8A8":
             params["smoothing_strength"] = variant.smoothing_strength

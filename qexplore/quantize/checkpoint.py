@@ -15,28 +15,66 @@ def weight_bytes(folder: Path) -> int:
     return sum(f.stat().st_size for pat in WEIGHT_GLOBS for f in folder.glob(pat))
 
 
-def safetensors_parameters(folder: Path) -> int:
-    """Number of values in all tensors of the folder's safetensors files (headers only)."""
-    total = 0
+def _tensors(folder: Path) -> list[tuple[str, dict[str, Any]]]:
+    """(name, {"dtype", "shape", …}) of every tensor in the folder's safetensors headers."""
+    out = []
     for f in folder.glob("*.safetensors"):
         with open(f, "rb") as fh:
             (n,) = struct.unpack("<Q", fh.read(8))
             header: dict[str, Any] = json.loads(fh.read(n))
-        total += sum(math.prod(t["shape"]) for k, t in header.items() if k != "__metadata__")
-    return total
+        out += [(k, t) for k, t in header.items() if k != "__metadata__"]
+    return out
+
+
+def safetensors_parameters(folder: Path) -> int:
+    """Number of values in all tensors of the folder's safetensors files (headers only)."""
+    return sum(math.prod(t["shape"]) for _, t in _tensors(folder))
+
+
+def _unpacked_int_bits(folder: Path) -> int | None:
+    """Weight bits of an ``int-quantized`` checkpoint whose sub-8-bit integers are stored one
+    per byte (W4A8: int4 values in int8 tensors), else None."""
+    try:
+        q = json.loads((folder / "config.json").read_text()).get("quantization_config") or {}
+    except (OSError, ValueError):
+        return None
+    groups = q.get("config_groups") or {}
+    bits = [g.get("weights", {}).get("num_bits") for g in groups.values() if isinstance(g, dict)]
+    bits = [b for b in bits if isinstance(b, int)]
+    return min(bits) if q.get("format") == "int-quantized" and bits and min(bits) < 8 else None
+
+
+def served_bytes(folder: Path) -> int:
+    """Bytes the weights take once a server has loaded them: the size on disk, except that
+    integer weights stored unpacked are counted at their bits (vLLM packs int4 two a byte)."""
+    bits = _unpacked_int_bits(folder)
+    if bits is None:
+        return weight_bytes(folder)
+    total = 0.0
+    for name, t in _tensors(folder):
+        size = _DTYPE_BYTES.get(t["dtype"], 1)
+        unpacked = t["dtype"] == "I8" and name.endswith(".weight")
+        total += math.prod(t["shape"]) * (bits / 8 if unpacked else size)
+    return int(total)
+
+
+_DTYPE_BYTES = {"F64": 8, "I64": 8, "U64": 8, "F32": 4, "I32": 4, "U32": 4, "F16": 2, "BF16": 2,
+                "I16": 2, "U16": 2}
 
 
 def checkpoint_stats(location: str, base: str) -> dict[str, Any]:
-    """Size on disk, the base model's parameter count, and effective bits per parameter.
+    """Size on disk, size once served, the base model's parameter count, and effective bits
+    per parameter as served.
 
     Parameters are counted in the *base* model (a packed INT4 tensor holds 8 values per int32);
-    bits per weight = 8 × weight bytes ÷ base parameters, over the whole checkpoint (embeddings,
+    bits per weight = 8 × served bytes ÷ base parameters, over the whole checkpoint (embeddings,
     norms and scales included). For a hub id that is not on disk the numbers are 0.
     """
     folder, base_folder = Path(location), Path(base)
     if not folder.is_dir() or not base_folder.is_dir():
-        return {"size_bytes": 0, "parameters": 0, "bits_per_weight": 0.0}
-    size = weight_bytes(folder)
+        return {"size_bytes": 0, "served_bytes": 0, "parameters": 0, "bits_per_weight": 0.0}
+    served = served_bytes(folder)
     params = safetensors_parameters(base_folder)
-    bits = round(8 * size / params, 3) if params else 0.0
-    return {"size_bytes": size, "parameters": params, "bits_per_weight": bits}
+    bits = round(8 * served / params, 3) if params else 0.0
+    return {"size_bytes": weight_bytes(folder), "served_bytes": served, "parameters": params,
+            "bits_per_weight": bits}

@@ -28,22 +28,39 @@ class Support:
         return self.level is not Level.UNSUPPORTED
 
 
-_CPU: dict[str, Support] = {
-    "baseline": Support(Level.NATIVE, "bf16 recommended on the CPU"),
-    "W8A8": Support(Level.NATIVE, "served with bf16 activations on the CPU"),
-    "W4A16": Support(Level.NATIVE),
-    "W8A16": Support(Level.UNSUPPORTED, "vLLM's CPU backend rejects W8A16 at start-up"),
-    "FP8_DYNAMIC": Support(Level.NATIVE, "very slow on the CPU (~2.5 s per decode step)"),
-    "FP8_BLOCK": Support(Level.NATIVE),
-    "NVFP4": Support(Level.UNSUPPORTED, "NVFP4 has no CPU kernels"),
-    "prequantized": Support(Level.NATIVE, "depends on the checkpoint's scheme"),
+@dataclass(frozen=True)
+class CpuRule:
+    """How vLLM's CPU backend serves a scheme: ``support`` when the kernel ``op`` it needs is
+    there (or none is needed); ``missing`` says why it cannot run without it."""
+
+    support: Support
+    op: str | None = None
+    missing: str = ""
+    instead: str = ""
+
+
+_CPU: dict[str, CpuRule] = {
+    "baseline": CpuRule(Support(Level.NATIVE, "bf16 recommended on the CPU")),
+    "W8A8": CpuRule(Support(Level.NATIVE, "served with bf16 activations on the CPU"),
+                    "_C.onednn_scaled_mm", "vLLM's CPU INT8 GEMM (oneDNN) is missing"),
+    "W4A16": CpuRule(Support(Level.NATIVE), "_C.cpu_gemm_wna16",
+                     "vLLM's CPU INT4 kernel needs AVX-512", "W4A8 is the INT4 form that runs here"),
+    "W4A8": CpuRule(Support(Level.NATIVE, "INT4 weights, dynamic INT8 activations (torch's "
+                            "dynamic-quant kernel; any x86-64 CPU with AVX2)"),
+                    "aten._dyn_quant_matmul_4bit", "this torch has no dynamic INT4 matmul"),
+    "W8A16": CpuRule(Support(Level.UNSUPPORTED, "vLLM's CPU backend rejects W8A16 at start-up")),
+    "FP8_DYNAMIC": CpuRule(Support(Level.NATIVE, "very slow on the CPU (~2.5 s per decode step)")),
+    "FP8_BLOCK": CpuRule(Support(Level.NATIVE)),
+    "NVFP4": CpuRule(Support(Level.UNSUPPORTED, "NVFP4 has no CPU kernels")),
+    "prequantized": CpuRule(Support(Level.NATIVE, "depends on the checkpoint's scheme")),
 }
 
-# (scheme, minimum capability for native, minimum for weight-only or None)
-_GPU: dict[str, tuple[float, float | None, str]] = {
+# (scheme, minimum capability for native or None for never, minimum for weight-only or None)
+_GPU: dict[str, tuple[float | None, float | None, str]] = {
     "baseline": (7.0, None, ""),
     "W8A8": (7.5, None, "INT8 tensor cores"),
     "W4A16": (7.5, None, "Marlin fast path from 8.0"),
+    "W4A8": (None, None, "int4 × int8 (W4A8) is a CPU scheme in qexplore; use W4A16 on GPUs"),
     "W8A16": (7.5, None, "Marlin fast path from 8.0"),
     "FP8_DYNAMIC": (8.9, 8.0, "FP8 weights through Marlin, 16-bit activations"),
     "FP8_BLOCK": (8.9, 8.0, "FP8 weights through Marlin, 16-bit activations"),
@@ -55,9 +72,11 @@ _GPU: dict[str, tuple[float, float | None, str]] = {
 def support(scheme: str, target: Target) -> Support:
     """How ``target`` can serve ``scheme`` (a canonical scheme name)."""
     if target.capability is None:
-        return _CPU[scheme]
+        return _cpu_support(_CPU[scheme], target)
     native, weight_only, note = _GPU[scheme]
     cap = target.capability
+    if native is None:
+        return Support(Level.UNSUPPORTED, note)
     if cap >= native:
         return Support(Level.NATIVE, note)
     if weight_only is not None and cap >= weight_only:
@@ -66,3 +85,14 @@ def support(scheme: str, target: Target) -> Support:
     return Support(Level.UNSUPPORTED, f"needs compute capability ≥ {needed:.1f}, "
                    f"{target.name} has {cap:.1f}")
 
+
+def _cpu_support(rule: CpuRule, target: Target) -> Support:
+    """The rule's support, unless the detected vLLM kernels lack the op it needs."""
+    kernels = target.kernels
+    if rule.op is None or kernels is None or kernels.has(rule.op):
+        return rule.support
+    lib = f"vLLM loads {kernels.library} here" if kernels.library else "the installed vLLM has"
+    how = "" if kernels.source == "vllm" else " (inferred from the CPU flags: no vLLM to ask)"
+    instead = f"; {rule.instead}" if rule.instead else ""
+    return Support(Level.UNSUPPORTED,
+                   f"{rule.missing} ({lib}, without {rule.op}{how}){instead}")

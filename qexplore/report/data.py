@@ -92,7 +92,8 @@ def _row(data: RunData, v: dict[str, Any], users: int, floor: float) -> dict[str
     row: dict[str, Any] = {
         "variant": v["variant"], "scheme": v["scheme"], "status": v["status"],
         "error": (v.get("error") or "").split("\n")[0] or None,
-        "weights_gb": build.get("size_bytes", 0) / 1e9 if build else None,
+        "weights_gb": (build.get("served_bytes") or build.get("size_bytes", 0)) / 1e9
+        if build else None,
         "bits_per_weight": build.get("bits_per_weight"),
         "at_users": lv.concurrency if lv else None,
         "user_tps_p1": lv.user_tps["p1"] if lv else None,

@@ -64,11 +64,12 @@ def provenance_lines(data: RunData) -> list[str]:
     p = data.run["provenance"]
     v, hw = p.get("versions", {}), p.get("hardware", {})
     gpus = ", ".join(g["name"] for g in hw.get("gpus", [])) or "no GPU"
+    isa = f" ({hw['cpu_isa']})" if hw.get("cpu_isa") else ""
     return [
         f"run {data.run['run_id']} · recipe {data.run['recipe_name']} · status {data.run['status']}",
         f"qexplore {p.get('qexplore')} · vLLM {v.get('vllm')} · llm-compressor {v.get('llmcompressor')}"
         f" · lm-eval {v.get('lm_eval')} · torch {v.get('torch')} · transformers {v.get('transformers')}",
-        f"hardware: {hw.get('cpu')}, {hw.get('cores')} cores, {hw.get('ram_gb')} GiB RAM, {gpus}",
+        f"hardware: {hw.get('cpu')}{isa}, {hw.get('cores')} cores, {hw.get('ram_gb')} GiB RAM, {gpus}",
         f"git {p.get('git_sha') or 'unknown'} · started {p.get('created_at')}",
     ]
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qexplore import paths
+from qexplore.cpu import force_env
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ def build_env(spec: ServerSpec, tmp: Path, base: dict[str, str] | None = None) -
     })
     if spec.cpu:
         env["TORCHDYNAMO_DISABLE"] = "1"
+        env.update(force_env())  # QEXPLORE_CPU_ISA: the server sees the CPU qexplore sees
     if Path(spec.model).is_dir():
         env["HF_HUB_OFFLINE"] = "1"  # a local model needs nothing from a hub
     env.update(spec.env)

@@ -12,6 +12,7 @@ import psutil
 import pytest
 
 from qexplore import paths
+from qexplore.cpu import cpu_features, vllm_cpu_kernels
 from qexplore.demo.model import ensure_demo_model
 from qexplore.quantize.build import BuildRecord, build_variant
 from qexplore.recipes import load_recipe
@@ -65,10 +66,33 @@ def demo_recipe(demo_model: Path) -> Recipe:
 @pytest.fixture(scope="session")
 def demo_builds(demo_recipe: Recipe, tmp_path_factory: pytest.TempPathFactory
                 ) -> Iterator[dict[str, BuildRecord]]:
-    """W8A8 and W4A16 of the demo model, built fresh once per test session."""
+    """The demo recipe's W8A8 and W4A8 of the demo model, built fresh once per test session."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("QEXPLORE_BUILD_CACHE", str(tmp_path_factory.mktemp("builds")))
         yield {v.name: build_variant(demo_recipe, v) for v in demo_recipe.variants[1:]}
+
+
+def has_avx512() -> bool:
+    """Whether this CPU really has AVX-512 (not as qexplore may be told to see it)."""
+    return "avx512f" in Path("/proc/cpuinfo").read_text().split()
+
+
+def needs_cpu_op(op: str) -> None:
+    """Skip, saying why, unless the vLLM CPU build loads a kernel library with ``op`` here."""
+    kernels = vllm_cpu_kernels()
+    if not kernels.has(op):
+        pytest.skip(f"this CPU ({cpu_features().isa}) gets {kernels.library}, which has no {op}")
+
+
+@pytest.fixture(params=["native", "forced-avx2"])
+def isa(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test on this CPU as it is and, on an AVX-512 machine, again on vLLM's AVX2 path
+    (QEXPLORE_CPU_ISA=avx2). On an AVX2-only machine the native run is the AVX2 run."""
+    if request.param == "forced-avx2":
+        if not has_avx512():
+            pytest.skip("this CPU has no AVX-512: the native run already took the AVX2 path")
+        monkeypatch.setenv("QEXPLORE_CPU_ISA", "avx2")
+    return str(request.param)
 
 
 def kill_when(proc: subprocess.Popen[bytes], ready: Callable[[], bool], timeout: float

@@ -54,7 +54,7 @@ def test_a_quantized_variant_against_the_baseline(
     baseline, demo_recipe: Recipe, demo_builds: dict[str, BuildRecord], demo_model: Path,
     tmp_path: Path
 ) -> None:
-    variant = next(v for v in demo_recipe.variants if v.name == "int4-w4a16")
+    variant = next(v for v in demo_recipe.variants if v.name == "int4-w4a8")
     with VllmServer(server_spec(demo_recipe, variant, demo_builds[variant.name], tmp_path)) as s:
         int4 = evaluate(job(s, variant.name, demo_model), tmp_path / "eval")
     cmp = compare_to_baseline(baseline, int4)

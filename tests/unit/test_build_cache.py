@@ -111,4 +111,5 @@ def test_checkpoint_stats_count_base_parameters_and_bits(tmp_path: Path, model_d
     q.mkdir()
     (q / "model.safetensors").write_bytes(b"\0" * 20)  # 20 bytes for 40 parameters → 4 bits
     stats = checkpoint_stats(str(q), str(model_dir))
-    assert stats == {"size_bytes": 20, "parameters": 40, "bits_per_weight": 4.0}
+    assert stats == {"size_bytes": 20, "served_bytes": 20, "parameters": 40,
+                     "bits_per_weight": 4.0}

@@ -39,7 +39,7 @@ def test_validate_ok_prints_a_summary() -> None:
     r = qexplore("validate", "recipes/demo-cpu.yaml")
     assert r.returncode == 0, r.stderr
     assert "recipe demo-cpu: valid" in r.stdout
-    assert "bf16 (baseline), int8-w8a8 (W8A8), int4-w4a16 (W4A16)" in r.stdout
+    assert "bf16 (baseline), int8-w8a8 (W8A8), int4-w4a8 (W4A8)" in r.stdout
 
 
 @pytest.mark.parametrize(

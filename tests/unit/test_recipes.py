@@ -13,10 +13,11 @@ RECIPES = Path(__file__).parents[2] / "recipes"
 DEMO = (RECIPES / "demo-cpu.yaml").read_text()
 
 
-@pytest.mark.parametrize("name", ["demo-cpu.yaml", "llama31-8b-rtx3090.yaml"])
-def test_shipped_recipes_are_valid(name: str) -> None:
+@pytest.mark.parametrize(("name", "int4"), [("demo-cpu.yaml", "W4A8"),
+                                           ("llama31-8b-rtx3090.yaml", "W4A16")])
+def test_shipped_recipes_are_valid(name: str, int4: str) -> None:
     r = load_recipe(RECIPES / name)
-    assert [v.scheme for v in r.variants] == ["baseline", "W8A8", "W4A16"]
+    assert [v.scheme for v in r.variants] == ["baseline", "W8A8", int4]
 
 
 def test_reference_recipe_matches_the_reference_case() -> None:
@@ -41,7 +42,7 @@ def problems(text: str) -> list[str]:
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        ("scheme: W4A16", "scheme: W4A61",
+        ("scheme: W4A8", "scheme: W4A61",
          "variants[2].scheme: unknown scheme 'W4A61' — did you mean 'W4A16'?"),
         ("target: cpu", "target: cpu\ntargte: cpu",
          "targte: unknown field 'targte' — did you mean 'target'?"),
@@ -52,7 +53,7 @@ def problems(text: str) -> list[str]:
          "workloads[0].concurrency[1]: Input should be greater than 0"),
         ("concurrency: [1, 4, 16]", "concurrency: [1, -4, 16]",
          "workloads[0].concurrency[1]: Input should be greater than 0"),
-        ("name: int4-w4a16", "name: bf16", "variants[2].name: duplicate variant name 'bf16'"),
+        ("name: int4-w4a8", "name: bf16", "variants[2].name: duplicate variant name 'bf16'"),
         ("max_tokens: 64", "max_tokens: many",
          "workloads[0].max_tokens: Input should be a valid integer, "
          "unable to parse string as an integer"),
@@ -65,7 +66,7 @@ def test_each_problem_names_its_field_path(old: str, new: str, expected: str) ->
 
 
 def test_several_problems_are_all_reported() -> None:
-    text = DEMO.replace("scheme: W4A16", "scheme: W4A61").replace("max_tokens: 64", "max_tokens: 0")
+    text = DEMO.replace("scheme: W4A8", "scheme: W4A61").replace("max_tokens: 64", "max_tokens: 0")
     assert len(problems(text)) == 2
 
 
@@ -94,14 +95,14 @@ def test_calibrated_scheme_without_calibration_is_refused() -> None:
     assert problems(text) == [
         "variants[1].calibration: scheme W8A8 needs calibration data "
         "(set it here or in the top-level 'calibration')",
-        "variants[2].calibration: scheme W4A16 needs calibration data "
+        "variants[2].calibration: scheme W4A8 needs calibration data "
         "(set it here or in the top-level 'calibration')",
     ]
 
 
 def test_scheme_names_are_case_insensitive_and_canonicalised() -> None:
-    r = parse_recipe(DEMO.replace("scheme: W4A16", "scheme: w4a16"))
-    assert r.variants[2].scheme == "W4A16"
+    r = parse_recipe(DEMO.replace("scheme: W4A8", "scheme: w4a8"))
+    assert r.variants[2].scheme == "W4A8"
 
 
 def test_tasks_may_be_plain_names() -> None:

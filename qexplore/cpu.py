@@ -62,7 +62,7 @@ class CpuFeatures:
 
     def describe(self) -> str:
         forced = f", forced by {FORCE_VAR}={self.forced}" if self.forced else ""
-        return f"{self.model}: {self.isa}{forced}"
+        return f"{self.model}, {self.isa}{forced}"
 
 
 def forced_isa() -> str | None:
@@ -176,8 +176,8 @@ def _inferred(feats: CpuFeatures) -> VllmCpuKernels:
     """What vLLM 0.32's CPU build is known to load and export (DESIGN.md), from the flags."""
     x86 = feats.arch in ("x86_64", "AMD64")
     avx512 = feats.has("avx512f")
-    library = None if not x86 else "_C" if avx512 and feats.has("avx512_bf16") else (
-        "_C_AVX512" if avx512 else "_C_AVX2")
+    name = "_C" if avx512 and feats.has("avx512_bf16") else "_C_AVX512" if avx512 else "_C_AVX2"
+    library = f"{name}.abi3.so" if x86 else None
     ops = {"_C.cpu_gemm_wna16": avx512 or not x86, "_C.onednn_scaled_mm": True,
            "aten._dyn_quant_matmul_4bit": True}
     return VllmCpuKernels(library, ops, "cpu flags")

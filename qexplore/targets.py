@@ -29,9 +29,9 @@ class Target:
         if self.is_cpu:
             if self.cpu is None:
                 return "CPU (vLLM CPU backend)"
-            lib = f", vLLM kernels {self.kernels.library}" if self.kernels and \
+            lib = f", kernels {self.kernels.library}" if self.kernels and \
                 self.kernels.library else ""
-            return f"this CPU: {self.cpu.describe()} (vLLM CPU backend{lib})"
+            return f"this CPU ({self.cpu.describe()}; vLLM CPU backend{lib})"
         mem = f", {self.memory_gb:g} GB" if self.memory_gb else ""
         return f"{self.name} (compute capability {self.capability:.1f}{mem})"
 

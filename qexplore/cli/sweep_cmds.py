@@ -187,12 +187,11 @@ def print_recommendation(rec: Recommendation) -> None:
 
 def _store(path: Path | None) -> Store:
     """The results store named by ``--store`` (or the default); it must exist."""
-    from qexplore.errors import StoreError
     from qexplore.results.store import Store, store_path
 
     path = path or store_path()
     if not path.exists():
-        raise StoreError(f"no results store at {path}")
+        raise RecipeError(f"--store: no results store at {path}")
     return Store(path)
 
 

@@ -17,7 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from qexplore.errors import StoreError
+from qexplore.errors import RecipeError, StoreError
+from qexplore.registry import suggest
 
 SCHEMA_VERSION = 1
 DEFAULT_PATH = Path("reports") / "qexplore.db"
@@ -112,8 +113,10 @@ class Store:
 
     def run(self, run_id: str) -> dict[str, Any]:
         row = self.db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-        if row is None:
-            raise StoreError(f"no run '{run_id}' in {self.path}")
+        if row is None:  # a run id the user typed: bad input, with the closest one suggested
+            known = [r[0] for r in self.db.execute("SELECT run_id FROM runs")]
+            raise RecipeError(f"no run '{run_id}' in {self.path}{suggest(run_id, known)}"
+                              if known else f"no run '{run_id}' in {self.path} (it holds none)")
         return _decode(row, ("provenance", "recipe"))
 
     def latest_run(self, recipe_hash: str) -> dict[str, Any] | None:

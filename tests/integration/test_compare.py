@@ -65,3 +65,12 @@ def test_a_significant_accuracy_drop_and_a_slowdown_fail(runs: Path) -> None:
     assert "int4 (demo_add_mc/acc)" in r.stdout
     assert "int4 (short@4 users: output_tps)" in r.stdout
     assert "worse (p=1.86e-09, mcnemar)" in r.stdout  # 30 discordant pairs, all lost: 2/2^30
+
+
+def test_an_unknown_run_id_is_bad_input_with_a_suggestion(runs: Path) -> None:
+    r = compare(runs, "good", "bda")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip() == f"no run 'bda' in {runs / 's.db'} — did you mean 'bad'?"
+    missing = subprocess.run([*QEXPLORE, "report", "good"], capture_output=True, text=True,
+                             env={**os.environ, "QEXPLORE_STORE": str(runs / "none.db")})
+    assert missing.returncode == 2 and "no results store at" in missing.stderr

@@ -7,6 +7,8 @@ Users give either form, ``http://127.0.0.1:8000`` or ``http://127.0.0.1:8000/v1`
 
 from __future__ import annotations
 
+import json
+import os
 import urllib.error
 import urllib.request
 
@@ -49,3 +51,24 @@ def check_endpoint(url: str, api_key: str | None = None, field: str = "--endpoin
         raise ServerError(f"the endpoint {base} does not answer during {during}: {reason}"
                           ) from None
     return base
+
+
+def api_key_from(env_name: str | None, field: str = "--api-key-env") -> str | None:
+    """The API key held by the environment variable ``env_name`` (keys never travel on argv
+    and are never logged); RecipeError when the variable is named but not set."""
+    if not env_name:
+        return None
+    key = os.environ.get(env_name)
+    if not key:
+        raise RecipeError(f"{field}: the environment variable {env_name} is not set")
+    return key
+
+
+def server_version(base_url: str) -> str | None:
+    """What ``GET /version`` says (vLLM's version), or None when the server does not say."""
+    try:
+        with urllib.request.urlopen(f"{api_base(base_url)}/version", timeout=5) as resp:
+            version = (json.loads(resp.read() or b"{}") or {}).get("version")
+    except (urllib.error.URLError, OSError, ValueError, AttributeError):
+        return None
+    return str(version) if version else None

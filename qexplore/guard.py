@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 GRACE_S = float(os.environ.get("QEXPLORE_STOP_GRACE_S", "15"))
+LOG_TAIL_LINES = 30  # how much of a child's log an error carries
 
 
 def stop_group(proc: subprocess.Popen[bytes], grace_s: float) -> None:
@@ -50,12 +51,12 @@ def guarded_popen(argv: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
 
 def run_logged(cmd: list[str], log_path: Path, prefix: str,
                on_line: Callable[[str], None] | None = None, env: dict[str, str] | None = None,
-               tail_lines: int = 30) -> tuple[int, list[str]]:
+               tail_lines: int = LOG_TAIL_LINES) -> tuple[int, list[str]]:
     """Run ``cmd`` under the guard to completion, copying its output to ``log_path``; lines
     starting with ``prefix`` go to ``on_line`` (without it). Returns (exit code, last lines).
     On Ctrl-C or any error here, closing the pipe makes the guard stop the command."""
     tail: deque[str] = deque(maxlen=tail_lines)
-    with open(log_path, "w") as log:
+    with open(log_path, "w", buffering=1) as log:  # line-buffered: the log can be followed
         proc = guarded_popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                              env=env)
         assert proc.stdout is not None and proc.stdin is not None

@@ -14,6 +14,7 @@ Environment variables override each default:
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -49,6 +50,14 @@ def build_cache() -> Path:
     """Content-addressed cache of quantized checkpoints (``QEXPLORE_BUILD_CACHE`` overrides)."""
     override = os.environ.get("QEXPLORE_BUILD_CACHE")
     return Path(override) if override else home() / "builds"
+
+
+def publish(tmp: Path, final: Path) -> None:
+    """Put the finished folder ``tmp`` in place of ``final`` by a rename on the same filesystem,
+    so a folder at ``final`` is always complete (an interrupted write never looks finished)."""
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
 
 
 _NAMES = {

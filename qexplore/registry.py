@@ -9,13 +9,14 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 
 
-def suggest(name: str, known: list[str]) -> str:
-    """`` — did you mean 'X'?`` for the closest known name, or the list of choices."""
+def suggest(name: str, known: list[str], list_choices: bool = True) -> str:
+    """`` — did you mean 'X'?`` for the closest known name; otherwise the list of choices (or
+    nothing, when ``list_choices`` is False: a list too long to show)."""
     by_lower = {k.lower(): k for k in known}
     close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.5)
     if close:
         return f" — did you mean '{by_lower[close[0]]}'?"
-    return f" (choose from: {', '.join(known)})"
+    return f" (choose from: {', '.join(known)})" if list_choices else ""
 
 
 class Registry(Generic[T]):

@@ -25,8 +25,8 @@ from qexplore.loadtest.runner import LevelPlan, Progress, RequestShape
 from qexplore.loadtest.workloads import BUILTIN, load_prompts
 from qexplore.plan import Plan, VariantPlan, make_plan
 from qexplore.quantize.build import BuildRecord, build_variant
-from qexplore.recipes.resolve import DEMO_FILES, model_location, resolve_path
-from qexplore.recipes.schema import DEMO_MODEL, Recipe, Variant, Workload
+from qexplore.recipes.resolve import model_location, resolve_path
+from qexplore.recipes.schema import Recipe, Variant, Workload
 from qexplore.results.provenance import provenance, recipe_hash
 from qexplore.results.store import Store, store_path
 from qexplore.serve.attach import AttachedServer
@@ -134,7 +134,7 @@ def include_path(recipe: Recipe) -> str | None:
     p = recipe.eval.include_path
     if p is None:
         return None
-    return str(DEMO_FILES / "tasks") if p == DEMO_MODEL else str(resolve_path(recipe, p))
+    return str(resolve_path(recipe, p))
 
 
 class _VariantRun:

@@ -32,18 +32,17 @@ def eval_cmd(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON.")] = None,
 ) -> None:
     """Measure accuracy with lm-eval against a running server (local-completions, token lists)."""
-    from qexplore.cli.load_cmds import api_key
-    from qexplore.endpoint import check_endpoint
+    from qexplore.endpoint import api_key_from, check_endpoint
     from qexplore.evaluate.run import EvalJob, TaskSpec, check_tasks, evaluate
-    from qexplore.recipes.resolve import DEMO_FILES
+    from qexplore.recipes.resolve import DEMO_TASKS
 
     names = [t.strip() for t in tasks.split(",") if t.strip()]
     if not names:
         raise typer.BadParameter("give at least one task")
-    include = str(DEMO_FILES / "tasks") if include_path == "@demo" else include_path
+    include = str(DEMO_TASKS) if include_path == "@demo" else include_path
     with console.status("checking tasks…"):
         check_tasks(names, include)
-    key = api_key(api_key_env)
+    key = api_key_from(api_key_env)
     endpoint = check_endpoint(endpoint, key)
     job = EvalJob(endpoint, model, tokenizer, [TaskSpec(n, num_fewshot, limit) for n in names],
                   include, num_concurrent, seed, max_length, key)

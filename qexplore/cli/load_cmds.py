@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -60,7 +59,7 @@ def loadtest(
 ) -> None:
     """Load-test any OpenAI-compatible server at several concurrency levels (or request rates)."""
     from qexplore.cli.progress import LoadProgress
-    from qexplore.endpoint import check_endpoint
+    from qexplore.endpoint import api_key_from, check_endpoint
     from qexplore.loadtest.client import Target
     from qexplore.loadtest.metrics import Slo
     from qexplore.loadtest.run import run_loadtest, write_json, write_raw
@@ -72,7 +71,7 @@ def loadtest(
     api = api or ("completions" if workload == "random" else "chat")
     if api not in ("chat", "completions"):
         raise typer.BadParameter("--api must be chat or completions")
-    key = api_key(api_key_env)
+    key = api_key_from(api_key_env)
     endpoint = check_endpoint(endpoint, key)
     prompts = load_prompts(workload, api, input_len, tokenizer, seed)
     target = Target(endpoint, model, api, key, timeout)
@@ -103,18 +102,6 @@ def loadtest(
 
 def _warm(warmup: int | None, users: int) -> int:
     return users if warmup is None else warmup
-
-
-def api_key(env_name: str | None) -> str | None:
-    """The API key from the named environment variable (keys never travel on argv)."""
-    from qexplore.errors import RecipeError
-
-    if not env_name:
-        return None
-    key = os.environ.get(env_name)
-    if not key:
-        raise RecipeError(f"--api-key-env: the environment variable {env_name} is not set")
-    return key
 
 
 def levels_table(levels: list[LevelSummary]) -> Table:

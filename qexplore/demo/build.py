@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import shutil
 import sys
 import tempfile
 import time
@@ -19,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from qexplore import paths
 from qexplore.demo import corpus
 
 CHAT_TEMPLATE = (
@@ -203,9 +203,7 @@ def build(out: Path, spec: DemoSpec = DemoSpec(), progress: Progress | None = No
     model.to(torch.bfloat16).save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
     (tmp / "qexplore-demo.json").write_text(json.dumps(facts, indent=2))
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+    paths.publish(tmp, out)
     return facts
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,9 +12,9 @@ from typing import Any
 from qexplore import paths
 from qexplore.demo.build import DemoSpec
 from qexplore.errors import HardwareError
+from qexplore.guard import run_logged
 
 FACTS = "qexplore-demo.json"
-TASKS_DIR = Path(__file__).parent / "tasks"
 
 
 def demo_facts(model_dir: Path | None = None) -> dict[str, Any] | None:
@@ -47,13 +46,13 @@ def ensure_demo_model(
 
 
 def _build_in_child(out: Path, on_line: Callable[[str], None] | None) -> None:
+    """Train in a guarded child process: it dies with qexplore, even on SIGKILL."""
     cmd = [sys.executable, "-u", "-m", "qexplore.demo.build", str(out)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    tail: list[str] = []
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        tail = [*tail[-29:], line.rstrip()]
-        if on_line and line.startswith("step "):
-            on_line(f"training the demo model (first use): {line.rstrip()}")
-    if proc.wait() != 0 or demo_facts(out) is None:
+
+    def show(step: str) -> None:
+        if on_line:
+            on_line(f"training the demo model (first use): step {step}")
+
+    code, tail = run_logged(cmd, out.parent / "demo-build.log", "step ", show)
+    if code != 0 or demo_facts(out) is None:
         raise HardwareError("building the demo model failed:\n" + "\n".join(tail))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -84,12 +83,12 @@ def check_tasks(tasks: list[str], include_path: str | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         job = Path(tmp) / "job.json"
         job.write_text(json.dumps({"tasks": tasks, "include_path": include_path}))
-        out = subprocess.run([sys.executable, "-m", "qexplore.evaluate.worker", "check", str(job)],
-                             capture_output=True, text=True, timeout=300)
-    try:
-        problems = json.loads(out.stdout.strip().splitlines()[-1])["problems"]
-    except (IndexError, ValueError, KeyError):
-        raise EvalError(f"checking the eval tasks failed: {out.stderr.strip()[-500:]}") from None
+        cmd = [sys.executable, "-m", "qexplore.evaluate.worker", "check", str(job)]
+        _, tail = run_logged(cmd, Path(tmp) / "check.log", "[eval]")
+    answer = next((line for line in reversed(tail) if line.startswith('{"problems"')), None)
+    if answer is None:
+        raise EvalError("checking the eval tasks failed: " + " | ".join(tail[-5:]))
+    problems = json.loads(answer)["problems"]
     if problems:
         raise RecipeError(problems)
 

@@ -64,14 +64,13 @@ def dataset_cached(path: str) -> bool:
 
 def check(job: dict[str, Any]) -> list[str]:
     """One line per task that is unknown, or needs a hub dataset it cannot get."""
-    import difflib
+    from qexplore.registry import suggest
 
     tm = task_manager(job)
     problems, online = [], None
     for i, name in enumerate(job["tasks"]):
         if name not in tm.task_index:
-            close = difflib.get_close_matches(name, tm.all_tasks, n=1)
-            hint = f" — did you mean '{close[0]}'?" if close else ""
+            hint = suggest(name, list(tm.all_tasks), list_choices=False)
             problems.append(f"eval.tasks[{i}]: unknown lm-eval task '{name}'{hint}")
             continue
         for cfg in leaf_configs(tm, name):

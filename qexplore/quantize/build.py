@@ -28,7 +28,6 @@ from qexplore.recipes.resolve import model_location, resolve_path
 from qexplore.recipes.schema import Recipe, Variant
 
 RECORD = "qexplore-build.json"
-LOG_TAIL = 30
 OnLine = Callable[[str], None]
 
 
@@ -138,9 +137,7 @@ def _build(recipe: Recipe, variant: Variant, base: str, key: str, on_line: OnLin
         **checkpoint_stats(str(tmp), base), **facts, versions=_versions(),
     )
     (tmp / RECORD).write_text(json.dumps(record.as_dict(), indent=2))
-    if final.exists():
-        shutil.rmtree(final)
-    tmp.rename(final)
+    paths.publish(tmp, final)
     return record
 
 
@@ -163,7 +160,7 @@ def _job(recipe: Recipe, variant: Variant, base: str, out: Path) -> dict[str, An
 
 def _run_worker(job: Path, log_path: Path, on_line: OnLine | None) -> None:
     cmd = [sys.executable, "-u", "-m", "qexplore.quantize.worker", str(job)]
-    code, tail = run_logged(cmd, log_path, "[build]", on_line, tail_lines=LOG_TAIL)
+    code, tail = run_logged(cmd, log_path, "[build]", on_line)
     if code != 0:
         last = next((t for t in reversed(tail) if t.strip()), "no output")
         raise QuantizeError(f"the build failed (exit {code}): {last}\n" + "\n".join(tail))

@@ -8,13 +8,14 @@ from pathlib import Path
 from qexplore.recipes.schema import DEMO_MODEL, Recipe
 
 DEMO_FILES = Path(__file__).parents[1] / "demo"
+DEMO_TASKS = DEMO_FILES / "tasks"  # what '@demo' names as an eval include_path
 
 
 def resolve_path(recipe: Recipe, text: str) -> Path:
     """A file named in the recipe: ``@demo/x`` is shipped with qexplore; relative paths are
     relative to the recipe's folder."""
     if text == DEMO_MODEL:
-        return DEMO_FILES / "tasks"
+        return DEMO_TASKS
     if text.startswith(DEMO_MODEL + "/"):
         return DEMO_FILES / text.removeprefix(DEMO_MODEL + "/")
     p = Path(text).expanduser()

@@ -6,13 +6,8 @@ never written to logs or reports.
 
 from __future__ import annotations
 
-import os
-import urllib.error
-
-from qexplore.endpoint import api_base, check_endpoint
-from qexplore.errors import RecipeError
+from qexplore.endpoint import api_base, api_key_from, check_endpoint, server_version
 from qexplore.serve.facts import ServerFacts
-from qexplore.serve.manager import http_json
 
 
 class AttachedServer:
@@ -21,9 +16,7 @@ class AttachedServer:
     def __init__(self, endpoint: str, served_name: str, api_key_env: str | None = None) -> None:
         self._base_url = api_base(endpoint)
         self.served_name = served_name
-        self.api_key = os.environ.get(api_key_env) if api_key_env else None
-        if api_key_env and not self.api_key:
-            raise RecipeError(f"serve.api_key_env: the environment variable {api_key_env} is not set")
+        self.api_key = api_key_from(api_key_env, "serve.api_key_env")
         self.facts: ServerFacts | None = None
         self.startup_s: float | None = None
 
@@ -33,11 +26,8 @@ class AttachedServer:
 
     def __enter__(self) -> AttachedServer:
         self.check_alive()
-        try:
-            version = (http_json(f"{self.base_url}/version") or {}).get("version")
-        except (urllib.error.URLError, OSError, ValueError):
-            version = None
-        self.facts = ServerFacts(self.served_name, version, endpoint=self.base_url)
+        self.facts = ServerFacts(self.served_name, server_version(self.base_url),
+                                 endpoint=self.base_url)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from qexplore.guard import LOG_TAIL_LINES
+
 # vLLM's prefix on error lines: "(Worker pid=12) ERROR 11-29 11:34:43 [file.py:1063] ".
 _PREFIX = re.compile(r"^(?:\(\w+ pid=\d+\)\s+)?(?:(?:ERROR|CRITICAL) \S+ \S+ \[[^\]]*\]\s?)?")
 # A Python exception line as a traceback ends: "package.module.SomeError: message".
 _EXCEPTION = re.compile(r"^(?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*(?:Error|Exception)): (.+)$")
 LAUNCH_MARK = "$ "  # the server manager writes the command line before each launch
 MAX_CAUSE = 240
-EXCERPT_LINES = 30
 
 
 def latest_launch(text: str) -> list[str]:
@@ -41,16 +42,16 @@ def first_exception(lines: list[str]) -> tuple[int, str] | None:
 
 def root_cause(path: Path) -> tuple[str | None, str]:
     """The first exception of the latest launch in the log at ``path`` and the lines that
-    lead to it (its traceback, at most ``EXCERPT_LINES``); without one, the last lines."""
+    lead to it (its traceback, at most ``LOG_TAIL_LINES``); without one, the last lines."""
     try:
         lines = latest_launch(path.read_text(errors="replace"))
     except OSError:
         return None, ""
     found = first_exception(lines)
     if found is None:
-        return None, "\n".join(lines[-EXCERPT_LINES:])
+        return None, "\n".join(lines[-LOG_TAIL_LINES:])
     end, cause = found
-    start = max(0, end + 1 - EXCERPT_LINES)
+    start = max(0, end + 1 - LOG_TAIL_LINES)
     tb = [i for i in range(start, end) if "Traceback (most recent call last)" in lines[i]]
     return cause, "\n".join(lines[(tb[-1] if tb else start): end + 1])
 

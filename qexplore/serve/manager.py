@@ -25,6 +25,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from qexplore.endpoint import server_version
 from qexplore.errors import ServerError
 from qexplore.guard import guarded_popen
 from qexplore.serve.facts import ServerFacts, parse_log
@@ -90,13 +91,9 @@ class VllmServer:
         self.facts = self._read_facts()
 
     def _read_facts(self) -> ServerFacts:
-        try:
-            version = (http_json(f"{self.base_url}/version") or {}).get("version")
-        except (urllib.error.URLError, OSError, ValueError):
-            version = None
         logged = parse_log(self.spec.log_path.read_text(errors="replace"))
-        return ServerFacts(self.spec.served_name, version, self.startup_s, **logged,
-                           endpoint=self.base_url)
+        return ServerFacts(self.spec.served_name, server_version(self.base_url), self.startup_s,
+                           **logged, endpoint=self.base_url)
 
     def _wait_healthy(self, deadline: float) -> None:
         while True:

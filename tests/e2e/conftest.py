@@ -95,10 +95,10 @@ def isa(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     return str(request.param)
 
 
-def kill_when(proc: subprocess.Popen[bytes], ready: Callable[[], bool], timeout: float
-              ) -> list[psutil.Process]:
+def kill_when(proc: subprocess.Popen[bytes], ready: Callable[[], bool], timeout: float,
+              grace: float = 60) -> list[psutil.Process]:
     """Wait until ``ready()``, SIGKILL ``proc``; return its descendants that are still alive
-    60 s later (none, if nothing outlives qexplore)."""
+    ``grace`` seconds later (none, if nothing outlives qexplore)."""
     deadline = time.monotonic() + timeout
     while not ready():
         assert time.monotonic() < deadline and proc.poll() is None, "never got ready"
@@ -106,4 +106,4 @@ def kill_when(proc: subprocess.Popen[bytes], ready: Callable[[], bool], timeout:
     family = psutil.Process(proc.pid).children(recursive=True)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    return psutil.wait_procs(family, timeout=60)[1]
+    return psutil.wait_procs(family, timeout=grace)[1]

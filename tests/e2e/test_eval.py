@@ -14,14 +14,14 @@ from qexplore.errors import RecipeError
 from qexplore.evaluate.results import normalize
 from qexplore.evaluate.run import EvalJob, TaskSpec, check_tasks, compare_to_baseline, evaluate
 from qexplore.quantize.build import BuildRecord
-from qexplore.recipes.resolve import DEMO_FILES
+from qexplore.recipes.resolve import DEMO_TASKS
 from qexplore.recipes.schema import Recipe
 from qexplore.serve.from_recipe import server_spec
 from qexplore.serve.manager import VllmServer
 
 pytestmark = pytest.mark.e2e
 TASKS = ["demo_add_mc", "demo_add_gen", "demo_ppl"]
-INCLUDE = str(DEMO_FILES / "tasks")
+INCLUDE = str(DEMO_TASKS)
 
 
 def job(server: VllmServer, model: str, tokenizer: Path) -> EvalJob:

@@ -65,9 +65,9 @@ def test_normalize_lm_eval_results() -> None:
 
 def test_local_tasks_need_no_hub_check(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from qexplore.evaluate.run import local_tasks_only
-    from qexplore.recipes.resolve import DEMO_FILES
+    from qexplore.recipes.resolve import DEMO_TASKS
 
-    demo = str(DEMO_FILES / "tasks")
+    demo = str(DEMO_TASKS)
     assert local_tasks_only(["demo_add_mc", "demo_add_gen", "demo_ppl"], demo)
     assert not local_tasks_only(["demo_add_mc", "gsm8k"], demo)  # gsm8k: lm-eval checks it
     (tmp_path / "hub.yaml").write_text("task: needs_hub\ndataset_path: org/data\n")

@@ -27,3 +27,12 @@ def test_scheme_registry_is_case_insensitive_with_suggestions() -> None:
     with pytest.raises(KeyError, match="did you mean 'W8A8'"):
         SCHEMES.get("W8A9")
     assert SCHEMES.get("W4A16").weight_bits == 4
+
+
+def test_suggestions_list_the_choices_only_when_asked() -> None:
+    from qexplore.registry import suggest
+
+    assert suggest("arc_chalenge", ["arc_challenge", "hellaswag"]) == \
+        " — did you mean 'arc_challenge'?"
+    assert suggest("zzz", ["a1", "b2"]) == " (choose from: a1, b2)"
+    assert suggest("zzz", ["a1", "b2"], list_choices=False) == ""

@@ -108,8 +108,9 @@ def force_env() -> dict[str, str]:
 
 @dataclass(frozen=True)
 class VllmCpuKernels:
-    """What the installed vLLM CPU build loads on this CPU: its kernel library and the ops
-    qexplore's scheme table asks about. ``source`` says how it was found out."""
+    """What the installed vLLM CPU build loads on this CPU: its kernel library (all of them,
+    joined by ``+``, should it ever map more than one) and the ops qexplore's scheme table asks
+    about. ``source`` says how it was found out."""
 
     library: str | None
     ops: dict[str, bool] = field(default_factory=dict)
@@ -129,8 +130,9 @@ CpuPlatform.import_kernels()
 def has(op):
     ns, _, name = op.partition(".")
     return hasattr(getattr(torch.ops, ns), name)
-libs = [l.split()[-1] for l in open("/proc/self/maps") if "/vllm/_C" in l and ".so" in l]
-print(json.dumps({"library": sorted(set(libs))[0].rsplit("/", 1)[-1] if libs else None,
+libs = {l.split()[-1].rsplit("/", 1)[-1] for l in open("/proc/self/maps")
+        if "/vllm/_C" in l and ".so" in l}
+print(json.dumps({"library": "+".join(sorted(libs)) or None,
                   "ops": {op: has(op) for op in sys.argv[1:]}}))
 """
 

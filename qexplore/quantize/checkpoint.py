@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 WEIGHT_GLOBS = ("*.safetensors", "*.bin", "*.pt")
+# safetensors dtypes wider than one byte (the rest are one byte a value)
+_DTYPE_BYTES = {"F64": 8, "I64": 8, "U64": 8, "F32": 4, "I32": 4, "U32": 4, "F16": 2, "BF16": 2,
+                "I16": 2, "U16": 2}
 
 
 def weight_bytes(folder: Path) -> int:
@@ -57,9 +60,6 @@ def served_bytes(folder: Path) -> int:
         total += math.prod(t["shape"]) * (bits / 8 if unpacked else size)
     return int(total)
 
-
-_DTYPE_BYTES = {"F64": 8, "I64": 8, "U64": 8, "F32": 4, "I32": 4, "U32": 4, "F16": 2, "BF16": 2,
-                "I16": 2, "U16": 2}
 
 
 def checkpoint_stats(location: str, base: str) -> dict[str, Any]:

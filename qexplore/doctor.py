@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from qexplore import paths
+from qexplore.catalog.schemes import SCHEMES
+from qexplore.catalog.support import Support, support
+from qexplore.catalog.targets import Target, detect_target
 from qexplore.environment import Hardware, core_versions, hardware, serve_versions
-from qexplore.quantize.compat import Support, support
-from qexplore.quantize.schemes import SCHEMES
-from qexplore.targets import Target, detect_target
 
 SETUP = "make setup"
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qexplore import paths
+from qexplore.catalog.support import Support, support
+from qexplore.catalog.targets import Target, detect_target
 from qexplore.errors import RecipeError
 from qexplore.quantize.build import cached_record, key_for
-from qexplore.quantize.compat import Support, support
 from qexplore.recipes.resolve import is_local, model_location
 from qexplore.recipes.schema import DEMO_MODEL, Recipe, Variant
 from qexplore.registry import suggest
-from qexplore.targets import Target, detect_target
 
 
 @dataclass(frozen=True)

@@ -15,19 +15,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from qexplore.errors import QexploreError
+from qexplore.errors import QexploreError, RecipeError
 from qexplore.evaluate.run import EvalJob, TaskSpec, check_tasks, evaluate
 from qexplore.loadtest.client import Target
 from qexplore.loadtest.metrics import LevelSummary, Slo
 from qexplore.loadtest.records import RequestRecord
 from qexplore.loadtest.run import run_loadtest, write_raw
-from qexplore.loadtest.runner import LevelPlan, Progress, RequestShape
+from qexplore.loadtest.runner import LevelPlan, Progress, RequestShape, level_plans
 from qexplore.loadtest.workloads import BUILTIN, load_prompts
 from qexplore.plan import Plan, VariantPlan, make_plan
 from qexplore.quantize.build import BuildRecord, build_variant
 from qexplore.recipes.resolve import model_location, resolve_path
 from qexplore.recipes.schema import Recipe, Variant, Workload
+from qexplore.report.write import Written, write_reports
 from qexplore.results.provenance import provenance, recipe_hash
+from qexplore.results.run import load_run
 from qexplore.results.store import Store, store_path
 from qexplore.serve.attach import AttachedServer
 from qexplore.serve.base import Server
@@ -82,10 +84,32 @@ class SweepResult:
     store: Path
     resumed: bool
     statuses: dict[str, str] = field(default_factory=dict)
+    report: Written | None = None  # the reports written at the end
 
     @property
     def failed(self) -> list[str]:
         return [v for v, s in self.statuses.items() if s == "failed"]
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What the store already holds of a recipe's latest run."""
+
+    run_id: str
+    status: str
+    minutes: float | None  # how long it took, once ended
+    levels: int
+    complete: list[str]  # variants measured in full
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What ``sweep`` would do: the plan it would execute, what it would stop on, and what is
+    recorded already."""
+
+    plan: Plan
+    refusals: list[str]  # empty when a real run would start
+    recorded: Recorded | None
 
 
 def prepare(recipe: Recipe, opts: SweepOptions) -> Plan:
@@ -98,25 +122,49 @@ def prepare(recipe: Recipe, opts: SweepOptions) -> Plan:
     return plan
 
 
+def dry_run(recipe: Recipe, opts: SweepOptions = SweepOptions()) -> DryRun:
+    """The plan a sweep with ``opts`` would execute, without doing any of it."""
+    try:
+        plan, refusals = prepare(recipe, opts), []
+    except RecipeError as e:  # a dry run reports what a real run would refuse
+        plan, refusals = make_plan(recipe, opts.only), e.lines()
+    return DryRun(plan, refusals, recorded(recipe))
+
+
+def recorded(recipe: Recipe) -> Recorded | None:
+    """The latest stored run of exactly this recipe, if any."""
+    path = store_path(recipe.output.store)
+    if not path.exists():
+        return None
+    with Store(path) as store:
+        last = store.latest_run(recipe_hash(recipe))
+        if last is None:
+            return None
+        run = load_run(store, last["run_id"])
+    took = (run.ended_at - run.started_at) / 60 if run.ended_at else None
+    return Recorded(run.run_id, run.status, took, len(run.levels),
+                    [v.name for v in run.variants if v.ok])
+
+
 def sweep(recipe: Recipe, opts: SweepOptions = SweepOptions(),
           observer: Observer | None = None) -> SweepResult:
-    """Run (or resume) the recipe's sweep; returns where everything was recorded."""
+    """Run (or resume) the recipe's sweep, then write its reports; returns where everything
+    was recorded."""
     obs = observer or Headless()
     plan = prepare(recipe, opts)
-    store = Store(store_path(recipe.output.store))
-    run_id, resumed = _open_run(store, recipe, opts)
-    out_root = opts.output or Path(recipe.output.dir)  # like the store: relative to the cwd
-    result = SweepResult(run_id, out_root / run_id, store.path, resumed)
-    try:
-        for vp in plan.variants:
-            ctx = _VariantRun(store, run_id, result.run_dir, recipe, vp, opts, obs)
-            result.statuses[vp.variant.name] = ctx.run()
-        store.set_run_status(run_id, "partial" if result.failed else "complete")
-    except KeyboardInterrupt:
-        store.set_run_status(run_id, "interrupted")
-        raise
-    finally:
-        store.close()
+    with Store(store_path(recipe.output.store)) as store:
+        run_id, resumed = _open_run(store, recipe, opts)
+        out_root = opts.output or Path(recipe.output.dir)  # like the store: relative to the cwd
+        result = SweepResult(run_id, out_root / run_id, store.path, resumed)
+        try:
+            for vp in plan.variants:
+                ctx = _VariantRun(store, run_id, result.run_dir, recipe, vp, opts, obs)
+                result.statuses[vp.variant.name] = ctx.run()
+            store.set_run_status(run_id, "partial" if result.failed else "complete")
+        except KeyboardInterrupt:
+            store.set_run_status(run_id, "interrupted")
+            raise
+        result.report = write_reports(load_run(store, run_id), result.run_dir)
     return result
 
 
@@ -195,8 +243,8 @@ class _VariantRun:
         done = {(r["workload"], r["concurrency"]) for r in self.store.levels(self.run_id, self.v.name)}
         out = []
         for w in self.recipe.workloads:
-            plans = [LevelPlan(c, w.requests, c if w.warmup is None else w.warmup)
-                     for c in w.concurrency if (w.name, c) not in done]
+            plans = level_plans([c for c in w.concurrency if (w.name, c) not in done],
+                                w.requests, w.warmup)
             if plans:
                 out.append((w, plans))
         return out

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from qexplore.cli.options import RecipeArg, VariantOpt
+
+if TYPE_CHECKING:
+    from qexplore.plan import Plan
 
 console = Console()
 err_console = Console(stderr=True)
@@ -22,6 +25,15 @@ def plan(recipe: RecipeArg, variant: VariantOpt = None) -> None:
     from qexplore.recipes import load_recipe
 
     p = make_plan(load_recipe(recipe), variant)
+    show_plan(p)
+    for line in p.refusals():
+        err_console.print(f"refused: {line}", highlight=False)
+    if p.refusals():
+        raise typer.Exit(int(ExitCode.BAD_INPUT))
+
+
+def show_plan(p: Plan) -> None:
+    """The plan as a table: each variant's support on the target and the state of its build."""
     console.print(f"[bold]{p.recipe.name}[/] on {p.target.describe()}")
     table = Table(box=None, header_style="bold")
     for col in ("variant", "scheme", "on target", "build", "note"):
@@ -33,10 +45,6 @@ def plan(recipe: RecipeArg, variant: VariantOpt = None) -> None:
         table.add_row(vp.variant.name, vp.variant.scheme, f"[{style}]{level}[/]", build,
                       vp.support.note)
     console.print(table)
-    for line in p.refusals():
-        err_console.print(f"refused: {line}", highlight=False)
-    if p.refusals():
-        raise typer.Exit(int(ExitCode.BAD_INPUT))
 
 
 def quantize(

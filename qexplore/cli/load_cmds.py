@@ -11,7 +11,11 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from qexplore.loadtest.metrics import LevelSummary
+    from qexplore.loadtest.client import Target
+    from qexplore.loadtest.metrics import LevelSummary, Slo
+    from qexplore.loadtest.run import LoadTestResult
+    from qexplore.loadtest.runner import LevelPlan, RequestShape
+    from qexplore.serve.telemetry import MetricsSampler
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 
@@ -58,35 +62,26 @@ def loadtest(
         "server CPU: on CPU machines it distorts the measurement).")] = None,
 ) -> None:
     """Load-test any OpenAI-compatible server at several concurrency levels (or request rates)."""
-    from qexplore.cli.progress import LoadProgress
     from qexplore.endpoint import api_key_from, check_endpoint
     from qexplore.loadtest.client import Target
     from qexplore.loadtest.metrics import Slo
-    from qexplore.loadtest.run import run_loadtest, write_json, write_raw
-    from qexplore.loadtest.runner import LevelPlan, RequestShape
+    from qexplore.loadtest.run import write_json, write_raw
+    from qexplore.loadtest.runner import RequestShape, level_plans
     from qexplore.loadtest.workloads import load_prompts
     from qexplore.serve.telemetry import MetricsSampler
 
     users = sorted(set(number_list(concurrency, int, "integers")))
+    levels = level_plans(users, requests, warmup, number_list(rate, float, "numbers") if rate else [])
     api = api or ("completions" if workload == "random" else "chat")
     if api not in ("chat", "completions"):
         raise typer.BadParameter("--api must be chat or completions")
     key = api_key_from(api_key_env)
     endpoint = check_endpoint(endpoint, key)
-    prompts = load_prompts(workload, api, input_len, tokenizer, seed)
-    target = Target(endpoint, model, api, key, timeout)
-    shape = RequestShape(prompts, output_len, ignore_eos, seed=seed)
-    if rate:
-        levels = [LevelPlan(max(users), requests, _warm(warmup, max(users)), r)
-                  for r in number_list(rate, float, "numbers")]
-    else:
-        levels = [LevelPlan(u, requests, _warm(warmup, u)) for u in users]
-    with LoadProgress(console) as progress:
-        result = run_loadtest(target, shape, levels, Slo(min_user_tps, max_ttft_ms),
-                              on_progress=progress.update,
-                              sampler=MetricsSampler(endpoint, telemetry_interval)
-                              if telemetry else None,
-                              on_level=lambda summary, _: progress.level_done(summary))
+    shape = RequestShape(load_prompts(workload, api, input_len, tokenizer, seed), output_len,
+                         ignore_eos, seed=seed)
+    sampler = MetricsSampler(endpoint, telemetry_interval) if telemetry else None
+    result = _run(Target(endpoint, model, api, key, timeout), shape, levels,
+                  Slo(min_user_tps, max_ttft_ms), sampler)
     console.print(levels_table(result.levels))
     console.print(f"capacity: {result.capacity.note}", highlight=False)
     if json_out:
@@ -100,8 +95,15 @@ def loadtest(
         raise LoadTestError(f"every request failed (first error: {first})")
 
 
-def _warm(warmup: int | None, users: int) -> int:
-    return users if warmup is None else warmup
+def _run(target: Target, shape: RequestShape, levels: list[LevelPlan], slo: Slo,
+         sampler: MetricsSampler | None) -> LoadTestResult:
+    """The levels, with a live progress line each."""
+    from qexplore.cli.progress import LoadProgress
+    from qexplore.loadtest.run import run_loadtest
+
+    with LoadProgress(console) as progress:
+        return run_loadtest(target, shape, levels, slo, on_progress=progress.update,
+                            sampler=sampler, on_level=lambda summary, _: progress.level_done(summary))
 
 
 def levels_table(levels: list[LevelSummary]) -> Table:
@@ -116,10 +118,10 @@ def levels_table(levels: list[LevelSummary]) -> Table:
 
     for s in levels:
         t.add_row(str(s.concurrency) + (f" @{s.rate:g}/s" if s.rate else ""), str(s.completed),
-                  str(s.failed), f(s.output_tps, 0), f(s.request_tps, 2), f(s.user_tps["mean"]),
-                  f(s.user_tps["p50"]), f(s.user_tps["p1"]), f(s.ttft_ms["p50"], 0),
-                  f(s.ttft_ms["p99"], 0), f(s.tpot_ms["p50"], 1), f(s.itl_ms["p99"], 1),
-                  f(s.e2e_ms["p99"], 0))
+                  str(s.failed), f(s.output_tps, 0), f(s.request_tps, 2), f(s.user_tps.mean),
+                  f(s.user_tps.p50), f(s.user_tps.p1), f(s.ttft_ms.p50, 0),
+                  f(s.ttft_ms.p99, 0), f(s.tpot_ms.p50, 1), f(s.itl_ms.p99, 1),
+                  f(s.e2e_ms.p99, 0))
     return t
 
 

@@ -1,4 +1,5 @@
-"""Live progress for long work: a line per load level. Quiet lines when not on a terminal."""
+"""Live progress for long work: a line per sweep stage, a live line per load level. Quiet
+lines when not on a terminal."""
 
 from __future__ import annotations
 
@@ -57,10 +58,42 @@ class LoadProgress:
                                f"{p.level.requests}, {p.tokens_per_s:,.0f} tok/s{errors}")
 
     def level_done(self, s: LevelSummary) -> None:
-        p1 = s.user_tps["p1"]
-        ttft = s.ttft_ms["p99"]
+        p1 = s.user_tps.p1
+        ttft = s.ttft_ms.p99
         errors = f", [red]{s.failed} failed[/]" if s.failed else ""
         self.console.print(
             f"{self.label}{s.concurrency} users: {s.output_tps:,.0f} tok/s, {s.request_tps:.2f} req/s, "
             f"slowest-1% user {p1 or 0:.1f} tok/s, TTFT p99 "
             f"{'–' if ttft is None else f'{ttft:,.0f} ms'}{errors}", highlight=False)
+
+
+class ConsoleObserver:
+    """Sweep progress: one line per stage change, a live line per load level."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.started = time.monotonic()
+        self.load = LoadProgress(console)
+        self.last: tuple[str, str] | None = None
+
+    def _t(self) -> str:
+        s = int(time.monotonic() - self.started)
+        return f"[dim]{s // 60:02d}:{s % 60:02d}[/]"
+
+    def stage(self, variant: str, stage: str, detail: str = "") -> None:
+        if (variant, stage + detail) != self.last:
+            self.last = (variant, stage + detail)
+            self.console.print(f"{self._t()} [bold]{variant}[/] {stage}"
+                               f"{': ' + detail if detail else ''}", highlight=False)
+        self.load.label = f"    {variant} "
+
+    def level_progress(self, variant: str, p: LevelProgress) -> None:
+        self.load.update(p)
+
+    def level_done(self, variant: str, s: LevelSummary) -> None:
+        self.load.level_done(s)
+
+    def variant_done(self, variant: str, status: str, detail: str = "") -> None:
+        color = "green" if status == "ok" else "red"
+        self.console.print(f"{self._t()} [bold]{variant}[/] [{color}]{status}[/]"
+                           f"{' — ' + detail if detail else ''}", highlight=False)

@@ -25,11 +25,12 @@ benchmark does).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, Field
 
 from qexplore.loadtest.records import RequestRecord
 
@@ -74,8 +75,25 @@ def percentiles(values: Sequence[float], qs: Sequence[float], scale: float = 1.0
     return {f"p{q:g}": (float(np.percentile(arr, q)) * scale if arr.size else None) for q in qs}
 
 
-@dataclass
-class LevelSummary:
+class UserTps(BaseModel):
+    """Per-user tok/s over all sent requests: mean, median and the slowest 1 %."""
+
+    mean: float
+    p50: float | None
+    p1: float | None
+
+
+class Latency(BaseModel):
+    """A latency distribution in milliseconds (None when no request completed)."""
+
+    p50: float | None
+    p90: float | None
+    p99: float | None
+
+
+class LevelSummary(BaseModel):
+    """One measured level; its JSON form (``as_dict``) is what the store and ``--json`` hold."""
+
     concurrency: int
     sent: int
     completed: int
@@ -83,22 +101,26 @@ class LevelSummary:
     duration_s: float
     output_tps: float
     request_tps: float
-    user_tps: dict[str, float | None]
-    ttft_ms: dict[str, float | None]
-    tpot_ms: dict[str, float | None]
-    itl_ms: dict[str, float | None]
-    e2e_ms: dict[str, float | None]
+    user_tps: UserTps
+    ttft_ms: Latency
+    tpot_ms: Latency
+    itl_ms: Latency
+    e2e_ms: Latency
     error_rate: float
     goodput: float
-    errors: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = Field(default_factory=dict)
     rate: float | None = None
     telemetry: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self.model_dump()
 
 
 LATENCY_QS = (50, 90, 99)
+
+
+def _latency(seconds: Sequence[float]) -> Latency:
+    return Latency(**percentiles(seconds, LATENCY_QS, 1000))
 
 
 def summarize_level(records: Sequence[RequestRecord], slo: Slo = Slo()) -> LevelSummary:
@@ -123,11 +145,11 @@ def summarize_level(records: Sequence[RequestRecord], slo: Slo = Slo()) -> Level
         duration_s=duration,
         output_tps=per_s(sum(r.output_tokens for r in done)),
         request_tps=per_s(len(done)),
-        user_tps={"mean": float(np.mean(utps)), **percentiles(utps, (50, 1))},
-        ttft_ms=percentiles([r.ttft for r in done if r.ttft is not None], LATENCY_QS, 1000),
-        tpot_ms=percentiles([t for r in done if (t := tpot(r)) is not None], LATENCY_QS, 1000),
-        itl_ms=percentiles([g for r in done for g in itls(r)], LATENCY_QS, 1000),
-        e2e_ms=percentiles([r.e2e for r in done if r.e2e is not None], LATENCY_QS, 1000),
+        user_tps=UserTps(mean=float(np.mean(utps)), **percentiles(utps, (50, 1))),
+        ttft_ms=_latency([r.ttft for r in done if r.ttft is not None]),
+        tpot_ms=_latency([t for r in done if (t := tpot(r)) is not None]),
+        itl_ms=_latency([g for r in done for g in itls(r)]),
+        e2e_ms=_latency([r.e2e for r in done if r.e2e is not None]),
         error_rate=(len(records) - len(done)) / len(records),
         goodput=sum(meets_slo(r, slo) for r in records) / len(records),
         errors=errors,
@@ -151,7 +173,7 @@ def capacity_at(levels_p1: Mapping[int, float | None], floor: float) -> int | No
 
 def levels_p1(levels: Sequence[LevelSummary]) -> dict[int, float | None]:
     """Closed-loop levels as users → slowest-1 % user tok/s (None where requests failed)."""
-    return {lv.concurrency: (lv.user_tps["p1"] if lv.failed == 0 else None)
+    return {lv.concurrency: (lv.user_tps.p1 if lv.failed == 0 else None)
             for lv in levels if lv.rate is None}
 
 

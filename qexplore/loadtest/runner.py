@@ -28,6 +28,17 @@ class LevelPlan:
     rate: float | None = None
 
 
+def level_plans(users: Sequence[int], requests: int, warmup: int | None = None,
+                rates: Sequence[float] = ()) -> list[LevelPlan]:
+    """Closed-loop levels at each user count — or, given ``rates``, open-loop levels at each
+    rate with the largest user count in flight. Warm-up: ``warmup`` requests, by default one
+    per user."""
+    if rates:
+        cap = max(users)
+        return [LevelPlan(cap, requests, cap if warmup is None else warmup, r) for r in rates]
+    return [LevelPlan(u, requests, u if warmup is None else warmup) for u in users]
+
+
 @dataclass(frozen=True)
 class RequestShape:
     prompts: Sequence[Any]

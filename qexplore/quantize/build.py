@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from qexplore import paths
+from qexplore.catalog.schemes import SCHEMES
 from qexplore.environment import core_versions
 from qexplore.errors import QuantizeError
 from qexplore.guard import run_logged
 from qexplore.quantize.cache import digest, file_digest, model_digest
 from qexplore.quantize.checkpoint import checkpoint_stats
-from qexplore.quantize.schemes import SCHEMES
 from qexplore.recipes.resolve import model_location, resolve_path
 from qexplore.recipes.schema import Recipe, Variant
 

@@ -16,8 +16,8 @@ from pydantic import (
     model_validator,
 )
 
-from qexplore.quantize.schemes import SCHEMES
-from qexplore.targets import resolve_target
+from qexplore.catalog.schemes import SCHEMES
+from qexplore.catalog.targets import resolve_target
 
 DEMO_MODEL = "@demo"
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from qexplore.catalog.targets import resolve_target
 from qexplore.recipes.schema import Recipe
-from qexplore.targets import resolve_target
 
 
 def summarize(r: Recipe) -> list[str]:

@@ -88,7 +88,7 @@ def _legend(i: int, name: str, color: str) -> str:
             f'<text x="{W - PAD_R + 28}" y="{y + 1}" font-size="12">{escape(name)}</text>')
 
 
-def scatter(title: str, points: list[tuple[str, float, float, bool]], x_label: str,
+def scatter(title: str, points: list[tuple[str, float | None, float | None, bool]], x_label: str,
             y_label: str) -> str:
     """Named points (name, x, y, on_front); front points are filled."""
     pts = [(n, x, y, f) for n, x, y, f in points if x is not None and y is not None]

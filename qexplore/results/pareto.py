@@ -1,4 +1,4 @@
-"""The Pareto table and the recommendation: pure functions over one row per variant.
+"""The Pareto table and the recommendation: pure functions over one typed row per variant.
 
 Objectives: accuracy (recovery_pct) ↑, user_tps_p1 at the target users ↑, output_tps there ↑,
 weights_gb ↓. A variant is on the front when no other is at least as good on every objective
@@ -8,32 +8,72 @@ and better on one. An objective nobody measured (e.g. accuracy with --skip-eval)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
-
-import pandas as pd
 
 from qexplore.loadtest.metrics import capacity_at
 
 OBJECTIVES = {"recovery_pct": 1, "user_tps_p1": 1, "output_tps": 1, "weights_gb": -1}
 
 
-def pareto_flags(df: pd.DataFrame) -> pd.Series:
+COLUMNS = ["variant", "scheme", "status", "weights_gb", "bits_per_weight", "recovery_pct",
+           "accuracy_verdict", "at_users", "user_tps_p1", "output_tps", "ttft_ms_p99",
+           "capacity_users", "kv_cache_tokens", "pareto"]
+
+
+@dataclass
+class VariantRow:
+    variant: str
+    scheme: str
+    status: str = "ok"
+    error: str | None = None
+    weights_gb: float | None = None
+    bits_per_weight: float | None = None
+    at_users: int | None = None
+    user_tps_p1: float | None = None
+    output_tps: float | None = None
+    ttft_ms_p99: float | None = None
+    failed_requests: int = 0
+    capacity_users: int | None = None
+    kv_cache_tokens: int | None = None
+    levels_p1: dict[int, float | None] = field(default_factory=dict)
+    recovery_pct: float | None = None
+    accuracy_verdict: str | None = None
+    recovery_by_task: dict[str, float] = field(default_factory=dict)
+    pareto: bool | None = None  # None until pareto_flags has judged the row
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def record(self) -> dict[str, Any]:
+        """Every field, with one ``recovery_TASK`` key per task (results.json's form)."""
+        d = asdict(self)
+        d.update({f"recovery_{t}": v for t, v in sorted(d.pop("recovery_by_task").items())})
+        return d
+
+    def cells(self, columns: list[str]) -> list[Any]:
+        """The row's values in ``columns`` (a task it has no score for is None)."""
+        d = self.record()
+        return [d.get(c) for c in columns]
+
+def pareto_flags(rows: Sequence[VariantRow]) -> list[bool]:
     """True for each row no other row dominates. Failed rows and missing values never win."""
-    cols = [c for c in OBJECTIVES if c in df and df[c].notna().any()]
-    ok = df.get("status", pd.Series("ok", index=df.index)) == "ok"
-    score = pd.DataFrame({c: df[c].astype(float) * OBJECTIVES[c] for c in cols}).fillna(-math.inf)
-    flags = []
-    for i in df.index:
-        if not ok[i]:
-            flags.append(False)
-            continue
-        dominated = any(
-            ok[j] and (score.loc[j] >= score.loc[i]).all() and (score.loc[j] > score.loc[i]).any()
-            for j in df.index if j != i
-        )
-        flags.append(not dominated)
-    return pd.Series(flags, index=df.index, dtype=bool)
+    measured = [k for k in OBJECTIVES if any(getattr(r, k) is not None for r in rows)]
+    scores = [tuple(_score(r, k) for k in measured) for r in rows]
+
+    def dominates(j: int, i: int) -> bool:
+        a, b = scores[j], scores[i]
+        return all(x >= y for x, y in zip(a, b, strict=True)) and a != b
+
+    return [r.ok and not any(rows[j].ok and dominates(j, i) for j in range(len(rows)) if j != i)
+            for i, r in enumerate(rows)]
+
+
+def _score(row: VariantRow, objective: str) -> float:
+    value = getattr(row, objective)
+    return -math.inf if value is None else float(value) * OBJECTIVES[objective]
 
 
 @dataclass(frozen=True)
@@ -57,86 +97,78 @@ class Recommendation:
         return out
 
 
-def _blockers(row: pd.Series, c: Constraints) -> list[str]:
-    if row.get("status") != "ok":
-        return [f"failed ({str(row.get('error') or 'no reason recorded').splitlines()[0]})"]
+def _blockers(row: VariantRow, c: Constraints) -> list[str]:
+    if not row.ok:
+        return [f"failed ({(row.error or 'no reason recorded').splitlines()[0]})"]
     out = []
-    p1 = row.get("user_tps_p1")
-    if p1 is None or pd.isna(p1):
+    p1 = row.user_tps_p1
+    if p1 is None:
         out.append(f"not measured at {c.users} users")
     elif p1 < c.min_user_tps:
         out.append(f"too slow at {c.users} users: slowest-1% user gets {p1:.1f} tok/s "
                    f"< {c.min_user_tps:g}")
-    if row.get("failed_requests", 0):
-        out.append(f"{int(row['failed_requests'])} failed requests at {c.users} users")
-    rec = row.get("recovery_pct")
-    if rec is not None and not pd.isna(rec) and 100 - rec > c.max_accuracy_drop_pct:
-        significant = " (significant)" if row.get("accuracy_verdict") == "worse" else ""
+    if row.failed_requests:
+        out.append(f"{row.failed_requests} failed requests at {c.users} users")
+    rec = row.recovery_pct
+    if rec is not None and 100 - rec > c.max_accuracy_drop_pct:
+        significant = " (significant)" if row.accuracy_verdict == "worse" else ""
         out.append(f"accuracy loss {100 - rec:.1f}%{significant} exceeds the "
                    f"{c.max_accuracy_drop_pct:g}% budget")
     return out
 
 
-def recommend(df: pd.DataFrame, c: Constraints) -> Recommendation:
+def recommend(rows: Sequence[VariantRow], c: Constraints) -> Recommendation:
     """The fastest variant (slowest-1 % user tok/s at the target users) meeting every
-    constraint; a sentence for each loser; what to relax when nothing qualifies."""
-    blockers = {str(r["variant"]): _blockers(r, c) for _, r in df.iterrows()}
-    fine = df[[not blockers[str(v)] for v in df["variant"]]]
-    if fine.empty:
-        rec = Recommendation(None, {v: "; ".join(b) for v, b in blockers.items()},
-                             f"No variant meets every constraint at {c.users} users.")
-        rec.suggestions = _suggestions(df, c, blockers)
-        return rec
-    best = fine.sort_values(["user_tps_p1", "weights_gb"], ascending=[False, True]).iloc[0]
-    name = str(best["variant"])
-    reasons = {}
-    for _, r in df.iterrows():
-        v = str(r["variant"])
-        if v == name:
-            continue
-        if blockers[v]:
-            reasons[v] = "; ".join(blockers[v])
-        else:
-            reasons[v] = (f"meets the constraints but is slower at {c.users} users "
-                          f"({r['user_tps_p1']:.1f} vs {best['user_tps_p1']:.1f} tok/s for the "
-                          "slowest 1%)")
-            if not r.get("pareto", True):
-                reasons[v] += ", and is dominated"
-    summary = (f"Deploy {name} ({best['scheme']}): at {c.users} users the slowest 1% get "
-               f"{best['user_tps_p1']:.1f} tok/s (≥ {c.min_user_tps:g}), {best['output_tps']:.0f} "
+    constraint — the smaller on a tie; a sentence for each loser; what to relax when nothing
+    qualifies."""
+    blockers = {r.variant: _blockers(r, c) for r in rows}
+    fine = [r for r in rows if not blockers[r.variant]]
+    if not fine:
+        return Recommendation(None, {v: "; ".join(b) for v, b in blockers.items()},
+                              f"No variant meets every constraint at {c.users} users.",
+                              _suggestions(rows, c, blockers))
+    best = min(fine, key=lambda r: (-(r.user_tps_p1 or 0.0), _or_inf(r.weights_gb)))
+    reasons = {r.variant: "; ".join(blockers[r.variant]) or _slower(r, best, c)
+               for r in rows if r is not best}
+    summary = (f"Deploy {best.variant} ({best.scheme}): at {c.users} users the slowest 1% get "
+               f"{best.user_tps_p1:.1f} tok/s (≥ {c.min_user_tps:g}), {best.output_tps or 0:.0f} "
                f"tok/s in total" + _accuracy_phrase(best) + ".")
-    return Recommendation(name, reasons, summary)
+    return Recommendation(best.variant, reasons, summary)
 
 
-def _accuracy_phrase(row: pd.Series) -> str:
-    rec = row.get("recovery_pct")
-    if rec is None or pd.isna(rec):
+def _or_inf(x: float | None) -> float:
+    return math.inf if x is None else x
+
+
+def _slower(row: VariantRow, best: VariantRow, c: Constraints) -> str:
+    why = (f"meets the constraints but is slower at {c.users} users "
+           f"({row.user_tps_p1:.1f} vs {best.user_tps_p1:.1f} tok/s for the slowest 1%)")
+    return why + ", and is dominated" if row.pareto is False else why
+
+
+def _accuracy_phrase(row: VariantRow) -> str:
+    if row.recovery_pct is None:
         return ", accuracy not measured"
-    return f", {rec:.1f}% of the baseline's accuracy"
+    return f", {row.recovery_pct:.1f}% of the baseline's accuracy"
 
 
-def _suggestions(df: pd.DataFrame, c: Constraints, blockers: dict[str, list[str]]) -> list[str]:
-    out = []
-    for _, r in df.iterrows():
-        v, b = str(r["variant"]), blockers[str(r["variant"])]
-        if r.get("status") != "ok":
-            continue
-        speed_only = all(x.startswith(("too slow", "not measured")) for x in b)
-        accuracy_only = all(x.startswith("accuracy loss") for x in b)
-        p1s = r.get("levels_p1")
-        users = capacity_at(p1s, c.min_user_tps) if isinstance(p1s, dict) else None
-        if speed_only and users is not None:
-            out.append(f"{v} would qualify with at most {users} users "
-                       f"(its capacity at {c.min_user_tps:g} tok/s)")
-        elif speed_only and not pd.isna(r.get("user_tps_p1")):
-            out.append(f"{v} would qualify with --min-user-tps {math.floor(r['user_tps_p1'] * 10) / 10:g}")
-        elif accuracy_only:
-            out.append(f"{v} would qualify with --max-accuracy-drop "
-                       f"{math.ceil((100 - r['recovery_pct']) * 10) / 10:g}")
+def _suggestions(rows: Sequence[VariantRow], c: Constraints, blockers: dict[str, list[str]]
+                 ) -> list[str]:
+    out = [s for r in rows if r.ok and (s := _suggestion(r, c, blockers[r.variant]))]
     return out or ["no single constraint change makes any variant qualify"]
 
 
-def as_records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as plain dicts with NaN as None (for JSON)."""
-    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-            for row in df.to_dict("records")]
+def _suggestion(r: VariantRow, c: Constraints, blockers: list[str]) -> str | None:
+    speed_only = all(x.startswith(("too slow", "not measured")) for x in blockers)
+    accuracy_only = all(x.startswith("accuracy loss") for x in blockers)
+    users = capacity_at(r.levels_p1, c.min_user_tps)
+    if speed_only and users is not None:
+        return (f"{r.variant} would qualify with at most {users} users "
+                f"(its capacity at {c.min_user_tps:g} tok/s)")
+    if speed_only and r.user_tps_p1 is not None:
+        return (f"{r.variant} would qualify with --min-user-tps "
+                f"{math.floor(r.user_tps_p1 * 10) / 10:g}")
+    if accuracy_only and r.recovery_pct is not None:
+        return (f"{r.variant} would qualify with --max-accuracy-drop "
+                f"{math.ceil((100 - r.recovery_pct) * 10) / 10:g}")
+    return None

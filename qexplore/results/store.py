@@ -68,8 +68,21 @@ class Store:
             except sqlite3.Error as e:
                 raise StoreError(f"cannot open the results store {path}: {e}") from None
 
+    @classmethod
+    def existing(cls, path: Path) -> Store:
+        """The store at ``path``, which must already exist (reading never creates one)."""
+        if not path.exists():
+            raise RecipeError(f"no results store at {path} (give --store or QEXPLORE_STORE)")
+        return cls(path)
+
     def close(self) -> None:
         self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from qexplore.catalog.targets import resolve_target
 from qexplore.quantize.build import BuildRecord
 from qexplore.recipes.resolve import model_location
 from qexplore.recipes.schema import Recipe, Variant
 from qexplore.serve.launcher import ServerSpec
-from qexplore.targets import resolve_target
 
 
 def served_dtype(recipe: Recipe, variant: Variant) -> str:

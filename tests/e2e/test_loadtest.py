@@ -33,7 +33,7 @@ def test_three_levels_on_the_demo_model(demo_server: VllmServer) -> None:
     assert eight.telemetry and {"running_max", "waiting_max", "kv_cache_usage_max",
                                 "preemptions"} <= set(eight.telemetry)
     assert eight.telemetry["samples"] >= 2  # before and after the level at least
-    assert one.ttft_ms["p50"] is not None and one.ttft_ms["p50"] > 0
+    assert one.ttft_ms.p50 is not None and one.ttft_ms.p50 > 0
 
 
 def test_random_prompts_have_the_exact_input_length(demo_server: VllmServer, demo_model) -> None:

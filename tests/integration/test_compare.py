@@ -3,7 +3,6 @@ variant's accuracy dropped significantly (and its throughput fell) fails, naming
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -12,30 +11,18 @@ from pathlib import Path
 import pytest
 
 from qexplore.results.store import Store
+from qexplore.testing import stored_runs as stored
 
 pytestmark = pytest.mark.integration
 QEXPLORE = [sys.executable, "-c", "from qexplore.cli.main import run; run()"]
 
 
-def level(tps: float, p1: float, ttft: float) -> dict:  # type: ignore[type-arg]
-    return {"concurrency": 4, "rate": None, "output_tps": tps, "failed": 0,
-            "user_tps": {"mean": p1, "p50": p1, "p1": p1}, "ttft_ms": {"p50": 1, "p90": 1, "p99": ttft}}
-
-
 def add_run(store: Store, tmp: Path, run: str, correct: int, tps: float) -> None:
     """A run with one variant whose demo_add_mc gets ``correct`` of 100 docs right."""
-    d = tmp / run
-    (d / "samples").mkdir(parents=True)
-    rows = [{"doc_id": i, "metrics": {"acc": 1.0 if i < correct else 0.0}} for i in range(100)]
-    (d / "samples" / "demo_add_mc.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (d / "lm-eval.json").write_text(json.dumps({"higher_is_better": {"demo_add_mc": {"acc": True}}}))
-    store.create_run(run, "demo", "h", {"slo": {"min_user_tps": 5, "max_accuracy_drop_pct": 1,
-                                                "target_users": 4},
-                                        "workloads": [{"name": "short", "concurrency": [4]}]}, {})
-    store.upsert_variant(run, "int4", "W4A16", 0, status="ok", eval={
-        "tasks": {"demo_add_mc": {"acc": {"value": correct / 100, "stderr": 0.01, "n": 100}}},
-        "raw_path": str(d / "lm-eval.json"), "samples_dir": str(d / "samples")})
-    store.add_level(run, "int4", "short", level(tps, 20.0, 50.0), None)
+    stored.add_run(store, run, stored.recipe(users=(4,), target_users=4))
+    store.upsert_variant(run, "int4", "W4A16", 0, status="ok",
+                         eval=stored.evaluation(tmp / run, "demo_add_mc", correct))
+    store.add_level(run, "int4", "short", stored.level(4, tps, 20.0, 50.0), None)
     store.set_run_status(run, "complete")
 
 

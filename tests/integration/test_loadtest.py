@@ -37,10 +37,10 @@ def test_injected_latency_is_what_gets_measured(fake_vllm: Knobs, fake_spec: Ser
     assert (one.sent, one.completed, four.sent, four.completed) == (6, 6, 12, 12)
     assert all(r.output_tokens == 8 for r in result.records)  # from usage, not chunks
     # 0.2 s to the first token, then 7 gaps of 0.05 s: e2e ≈ 0.55 s, user_tps ≈ 8 / 0.55 ≈ 14.5
-    assert 200 <= one.ttft_ms["p50"] < 400
-    assert 50 <= one.itl_ms["p50"] < 150
-    assert 50 <= one.tpot_ms["p50"] < 150
-    assert 10 < one.user_tps["p50"] <= 14.6
+    assert 200 <= one.ttft_ms.p50 < 400
+    assert 50 <= one.itl_ms.p50 < 150
+    assert 50 <= one.tpot_ms.p50 < 150
+    assert 10 < one.user_tps.p50 <= 14.6
     assert four.telemetry and four.telemetry["running_max"] >= 2
 
 
@@ -62,7 +62,7 @@ def test_every_request_is_accounted_for(fake_vllm: Knobs, fake_spec: ServerSpec,
     assert lv.failed == 4  # every 3rd of 12 (the smoke request is the server's 1st)
     assert set(lv.errors) == {error}
     assert lv.error_rate == pytest.approx(4 / 12)
-    assert lv.user_tps["p1"] == 0.0  # failed users got nothing
+    assert lv.user_tps.p1 == 0.0  # failed users got nothing
     assert sorted(r.index for r in result.records) == list(range(12))
 
 

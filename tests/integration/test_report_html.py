@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from qexplore.report.data import load_run
 from qexplore.report.write import write_reports
+from qexplore.results.run import load_run
 from qexplore.results.store import Store
+from qexplore.testing import stored_runs as stored
 
 pytestmark = pytest.mark.integration
 EVIL = "<script>alert(1)</script>"
@@ -20,37 +20,17 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--enable-logging=stderr", "--v=0"]
 
 
-def summary(users: int, tps: float) -> dict:  # type: ignore[type-arg]
-    p = {"p50": 20.0, "p90": 30.0, "p99": 40.0 * users}
-    return {"concurrency": users, "rate": None, "output_tps": tps * users, "failed": 0,
-            "sent": 10, "completed": 10, "duration_s": 1.0, "request_tps": 10.0,
-            "error_rate": 0.0, "goodput": 1.0,
-            "user_tps": {"mean": tps, "p50": tps, "p1": tps / users ** 0.3},
-            "ttft_ms": p, "tpot_ms": p, "itl_ms": p, "e2e_ms": p}
-
-
 def synthetic_run(tmp: Path) -> tuple[Store, str]:
     store = Store(tmp / "s.db")
-    recipe = {"name": "demo <b>bold</b>", "slo": {"min_user_tps": 5, "max_accuracy_drop_pct": 1,
-                                                   "target_users": 16},
-              "workloads": [{"name": "short", "concurrency": [1, 4, 16]}]}
-    store.create_run("r1", "demo <b>bold</b>", "h", recipe, {"qexplore": "test", "versions": {},
-                                                             "hardware": {}})
+    stored.add_run(store, "r1", stored.recipe("demo <b>bold</b>"))
     for i, (name, scheme, tps, correct) in enumerate([("bf16", "baseline", 40.0, 90),
                                                       (EVIL, "W4A16", 60.0, 88)]):
-        d = tmp / f"eval{i}"
-        (d / "samples").mkdir(parents=True)
-        rows = [{"doc_id": k, "metrics": {"acc": 1.0 if k < correct else 0.0}} for k in range(100)]
-        (d / "samples" / "t.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-        (d / "lm-eval.json").write_text(json.dumps({"higher_is_better": {"t": {"acc": True}}}))
         store.upsert_variant("r1", name, scheme, i, status="ok",
-                             build={"size_bytes": 2e9 / (i + 1), "bits_per_weight": 16 / (i + 1)},
-                             eval={"tasks": {"t": {"acc": {"value": correct / 100, "stderr": 0.03,
-                                                           "n": 100}}},
-                                   "raw_path": str(d / "lm-eval.json"),
-                                   "samples_dir": str(d / "samples")})
+                             build=stored.build(name, scheme, 2e9 / (i + 1), 16 / (i + 1)),
+                             eval=stored.evaluation(tmp / f"eval{i}", "t", correct))
         for users in (1, 4, 16):
-            store.add_level("r1", name, "short", summary(users, tps), None)
+            store.add_level("r1", name, "short",
+                            stored.level(users, tps * users, tps / users ** 0.3, 40.0 * users), None)
     store.set_run_status("r1", "complete")
     return store, "r1"
 

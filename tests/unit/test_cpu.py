@@ -7,10 +7,10 @@ import dataclasses
 
 import pytest
 
+from qexplore.catalog.support import Level, support
+from qexplore.catalog.targets import Target, resolve_target
 from qexplore.cpu import VllmCpuKernels, _inferred, cpu_features, force_env
 from qexplore.errors import HardwareError
-from qexplore.quantize.compat import Level, support
-from qexplore.targets import Target, resolve_target
 
 pytestmark = pytest.mark.unit
 

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from qexplore.loadtest.metrics import Slo, capacity, itls, summarize_level, tpot, user_tps
+from qexplore.loadtest.metrics import (
+    Latency,
+    LevelSummary,
+    Slo,
+    UserTps,
+    capacity,
+    itls,
+    summarize_level,
+    tpot,
+    user_tps,
+)
 from qexplore.loadtest.records import RequestRecord
 
 pytestmark = pytest.mark.unit
@@ -42,13 +52,13 @@ def test_level_of_two_completed_requests() -> None:
     assert s.duration_s == approx(3.0)           # first send 0.0 → last end 3.0
     assert s.output_tps == approx(10 / 3)        # (4 + 6) tokens / 3 s
     assert s.request_tps == approx(2 / 3)
-    assert s.user_tps == approx({"mean": 2.2, "p50": 2.2, "p1": 2.004})  # 2.0 + 0.01 × 0.4
-    assert s.ttft_ms == approx({"p50": 750, "p90": 950, "p99": 995})
-    assert s.tpot_ms["p50"] == approx(400)
+    assert s.user_tps.model_dump() == approx({"mean": 2.2, "p50": 2.2, "p1": 2.004})  # 2.0 + 0.01 × 0.4
+    assert s.ttft_ms.model_dump() == approx({"p50": 750, "p90": 950, "p99": 995})
+    assert s.tpot_ms.p50 == approx(400)
     # gaps 0.5 0.5 0.5 | 0.3 0.3 0.4 0.5 → sorted .3 .3 .4 .5 .5 .5 .5; p50 = 4th = 0.5
-    assert s.itl_ms["p50"] == approx(500)
-    assert s.itl_ms["p90"] == approx(500)
-    assert s.e2e_ms["p50"] == approx(2250)
+    assert s.itl_ms.p50 == approx(500)
+    assert s.itl_ms.p90 == approx(500)
+    assert s.e2e_ms.p50 == approx(2250)
     assert s.goodput == approx(0.5)              # only r2 reaches 2.2 tok/s
     assert (s.error_rate, s.errors) == (0.0, {})
 
@@ -60,26 +70,26 @@ def test_a_failed_request_stays_in_the_denominators() -> None:
     assert s.duration_s == approx(2.0)
     assert s.output_tps == approx(2.0)           # 4 tokens / 2 s; the failure adds none
     assert s.request_tps == approx(0.5)
-    assert s.user_tps == approx({"mean": 1.0, "p50": 1.0, "p1": 0.02})  # the failure is 0 tok/s
-    assert s.ttft_ms["p50"] == approx(500)       # latency over completed requests only
+    assert s.user_tps.model_dump() == approx({"mean": 1.0, "p50": 1.0, "p1": 0.02})  # the failure is 0 tok/s
+    assert s.ttft_ms.p50 == approx(500)       # latency over completed requests only
     assert s.goodput == 0.0                      # SLO 10 tok/s: nobody
 
 
 def test_a_one_token_request_has_no_tpot_or_itl() -> None:
     one = RequestRecord(1, 0, start=0.0, end=0.25, ttft=0.25, output_tokens=1, chunk_times=[0.25])
     s = summarize_level([one])
-    assert s.user_tps["p50"] == approx(4.0)     # 1 token / 0.25 s
-    assert s.tpot_ms == {"p50": None, "p90": None, "p99": None}
-    assert s.itl_ms == {"p50": None, "p90": None, "p99": None}
-    assert s.ttft_ms["p99"] == approx(250)
+    assert s.user_tps.p50 == approx(4.0)     # 1 token / 0.25 s
+    assert s.tpot_ms == Latency(p50=None, p90=None, p99=None)
+    assert s.itl_ms == Latency(p50=None, p90=None, p99=None)
+    assert s.ttft_ms.p99 == approx(250)
 
 
 def test_a_level_where_every_request_failed() -> None:
     s = summarize_level([failed(), RequestRecord(2, 3, start=0.0, end=30.0, error="timeout")])
     assert (s.completed, s.failed, s.error_rate, s.goodput) == (0, 2, 1.0, 0.0)
     assert (s.output_tps, s.request_tps) == (0.0, 0.0)
-    assert s.user_tps == {"mean": 0.0, "p50": 0.0, "p1": 0.0}
-    assert s.ttft_ms["p50"] is None and s.e2e_ms["p99"] is None
+    assert s.user_tps == UserTps(mean=0.0, p50=0.0, p1=0.0)
+    assert s.ttft_ms.p50 is None and s.e2e_ms.p99 is None
     assert s.errors == {"HTTP 500": 1, "timeout": 1}
 
 
@@ -87,10 +97,10 @@ def test_ttft_ceiling_in_goodput() -> None:
     assert summarize_level([r1(), r2()], Slo(1.0, max_ttft_ms=600)).goodput == approx(0.5)
 
 
-def level(users: int, p1: float, failed: int = 0) -> object:
+def level(users: int, p1: float, failed: int = 0) -> LevelSummary:
     s = summarize_level([r1()])
     s.concurrency, s.failed = users, failed
-    s.user_tps = {"mean": p1, "p50": p1, "p1": p1}
+    s.user_tps = UserTps(mean=p1, p50=p1, p1=p1)
     return s
 
 
@@ -104,5 +114,5 @@ def level(users: int, p1: float, failed: int = 0) -> object:
     ],
 )
 def test_capacity(levels: list[tuple[int, ...]], users: int | None, note: str) -> None:
-    cap = capacity([level(*lv) for lv in levels], Slo(min_user_tps=20))  # type: ignore[arg-type]
+    cap = capacity([level(*lv) for lv in levels], Slo(min_user_tps=20))
     assert (cap.users, cap.note) == (users, note)

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import math
 
-import pandas as pd
 import pytest
 
-from qexplore.results.pareto import Constraints, pareto_flags, recommend
+from qexplore.results.pareto import Constraints, VariantRow, pareto_flags, recommend
 
 pytestmark = pytest.mark.unit
 COLS = ["variant", "scheme", "status", "recovery_pct", "user_tps_p1", "output_tps", "weights_gb",
         "levels_p1", "accuracy_verdict"]
 
 
-def table(*rows: tuple) -> pd.DataFrame:
-    return pd.DataFrame([dict(zip(COLS, r, strict=True)) for r in rows])
+def table(*rows: tuple) -> list[VariantRow]:  # type: ignore[type-arg]
+    def cell(v: object) -> object:
+        return None if isinstance(v, float) and math.isnan(v) else v
+
+    return [VariantRow(**{c: cell(v) for c, v in zip(COLS, r, strict=True)}) for r in rows]
 
 
 # levels_p1: slowest-1 % user tok/s at each measured user count (100 is the target)
@@ -26,32 +28,33 @@ INT4 = ("int4", "W4A16", "ok", 97.0, 14.0, 1000.0, 5.0, {1: 60, 50: 30, 100: 14}
 
 def test_flags() -> None:
     # int8 beats fp16 on speed and size but not accuracy; int4 is smallest and fastest per user
-    assert pareto_flags(table(FP16, INT8, INT4)).tolist() == [True, True, True]
+    assert pareto_flags(table(FP16, INT8, INT4)) == [True, True, True]
     dominated = ("int8-bad", "W8A8", "ok", 99.0, 11.0, 1000.0, 8.5, {}, "same")  # ≤ int8 on all
-    assert pareto_flags(table(INT8, dominated)).tolist() == [True, False]
+    assert pareto_flags(table(INT8, dominated)) == [True, False]
 
 
 def test_ties_are_not_domination() -> None:
     twin = ("int8-copy", *INT8[1:])
-    assert pareto_flags(table(INT8, twin)).tolist() == [True, True]
+    assert pareto_flags(table(INT8, twin)) == [True, True]
 
 
 def test_one_variant_only_and_failed_rows() -> None:
-    assert pareto_flags(table(FP16)).tolist() == [True]
+    assert pareto_flags(table(FP16)) == [True]
     failed = ("int4", "W4A16", "failed", math.nan, math.nan, math.nan, 5.0, None, None)
-    assert pareto_flags(table(FP16, failed)).tolist() == [True, False]
+    assert pareto_flags(table(FP16, failed)) == [True, False]
 
 
 def test_unmeasured_objective_is_left_out() -> None:
     a = ("a", "baseline", "ok", math.nan, 10.0, 100.0, 16.0, {}, None)
     b = ("b", "W4A16", "ok", math.nan, 10.0, 100.0, 5.0, {}, None)
-    assert pareto_flags(table(a, b)).tolist() == [False, True]  # b: same speed, smaller
+    assert pareto_flags(table(a, b)) == [False, True]  # b: same speed, smaller
 
 
 def test_recommend_the_fastest_that_qualifies() -> None:
-    df = table(FP16, INT8, INT4)
-    df["pareto"] = pareto_flags(df)
-    rec = recommend(df, Constraints(users=100, min_user_tps=10, max_accuracy_drop_pct=1))
+    rows = table(FP16, INT8, INT4)
+    for row, flag in zip(rows, pareto_flags(rows), strict=True):
+        row.pareto = flag
+    rec = recommend(rows, Constraints(users=100, min_user_tps=10, max_accuracy_drop_pct=1))
     assert rec.winner == "int8"
     assert rec.reasons["fp16"] == "too slow at 100 users: slowest-1% user gets 8.0 tok/s < 10"
     assert rec.reasons["int4"] == "accuracy loss 3.0% (significant) exceeds the 1% budget"

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from qexplore.quantize.schemes import SCHEMES
-from qexplore.targets import resolve_target
+from qexplore.catalog.schemes import SCHEMES
+from qexplore.catalog.targets import resolve_target
 
 pytestmark = pytest.mark.unit
 

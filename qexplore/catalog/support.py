@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from qexplore.targets import Target
+from qexplore.catalog.targets import Target
 
 
 class Level(str, Enum):

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from qexplore.quantize.compat import Level, support
-from qexplore.targets import resolve_target
+from qexplore.catalog.support import Level, support
+from qexplore.catalog.targets import resolve_target
 
 pytestmark = pytest.mark.unit
 N, W, U = Level.NATIVE, Level.WEIGHT_ONLY, Level.UNSUPPORTED

@@ -1,0 +1,33 @@
+"""The history of a recipe: each stored run's variants at their target users, oldest first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qexplore.results.pareto import VariantRow
+from qexplore.results.run import load_run
+from qexplore.results.store import Store
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    run_id: str
+    run_status: str
+    started_at: float
+    index: int  # the run's position in the history, from 1
+    row: VariantRow
+
+
+def history(store: Store, recipe: str | None = None, variant: str | None = None
+            ) -> list[HistoryPoint]:
+    """One point per (run, variant), runs in the order they started; ``recipe`` and ``variant``
+    filter by name."""
+    from qexplore.results.table import variant_rows
+
+    runs = [r for r in store.runs() if not recipe or r["recipe_name"] == recipe]
+    points = []
+    for i, r in enumerate(runs, start=1):
+        run = load_run(store, r["run_id"])
+        points += [HistoryPoint(run.run_id, run.status, run.started_at, i, row)
+                   for row in variant_rows(run) if not variant or row.variant == variant]
+    return points

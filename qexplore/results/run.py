@@ -1,0 +1,170 @@
+"""A stored run, typed: everything the store holds about one run, read in one place.
+
+The store keeps JSON columns; :func:`load_run` turns them back into these models (the recipe
+re-validated as a :class:`Recipe`), so everything after measurement — the Pareto table, the
+recommendation, ``compare``, ``history`` and every report — reads fields, not string keys.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from qexplore.environment import Hardware
+from qexplore.errors import StoreError
+from qexplore.evaluate.run import EvalResult, compare_to_baseline
+from qexplore.evaluate.stats import Comparison
+from qexplore.loadtest.metrics import LevelSummary
+from qexplore.quantize.build import BuildRecord
+from qexplore.recipes.schema import Recipe
+from qexplore.results.store import Store
+from qexplore.serve.facts import ServerFacts
+
+Comparisons = dict[str, dict[str, Comparison]]  # task → metric → comparison with the baseline
+
+
+class Metric(BaseModel):
+    """One task metric as lm-eval reported it."""
+
+    value: float | None
+    stderr: float | None = None
+    n: int | None = None
+    filter: str | None = None
+
+
+class StoredEval(BaseModel):
+    """A variant's evaluation: the normalised scores and where lm-eval's files are."""
+
+    tasks: dict[str, dict[str, Metric]]
+    raw_path: Path
+    samples_dir: Path
+
+    def primary(self, task: str) -> tuple[str, Metric]:
+        """A task's first-listed metric (the one tables and charts show)."""
+        name, metric = next(iter(self.tasks[task].items()))
+        return name, metric
+
+    def result(self) -> EvalResult:
+        """The evaluate stage's own result type, for the paired comparisons."""
+        raw = json.loads(self.raw_path.read_text()) if self.raw_path.exists() else {}
+        tasks = {t: {m: v.model_dump() for m, v in ms.items()} for t, ms in self.tasks.items()}
+        return EvalResult(tasks, self.raw_path, self.samples_dir, raw)
+
+
+class StoredVariant(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    name: str = Field(alias="variant")
+    scheme: str
+    position: int
+    status: str
+    error: str | None = None
+    build: BuildRecord | None = None
+    server: ServerFacts | None = None
+    eval: StoredEval | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def reason(self) -> str | None:
+        """The first line of the recorded error (the one tables show)."""
+        return self.error.split("\n")[0] if self.error else None
+
+    @property
+    def weights_gb(self) -> float | None:
+        """Weights as served (as on disk where the build did not count them)."""
+        if self.build is None:
+            return None
+        return (self.build.served_bytes or self.build.size_bytes) / 1e9
+
+
+class StoredLevel(BaseModel):
+    variant: str
+    workload: str
+    summary: LevelSummary
+    raw_path: str | None = None
+
+    @property
+    def key(self) -> tuple[str, int, float | None]:
+        """What identifies a level across runs: workload, users, open-loop rate."""
+        return self.workload, self.summary.concurrency, self.summary.rate
+
+
+class Provenance(BaseModel):
+    qexplore: str | None = None
+    versions: dict[str, str | None] = {}
+    hardware: Hardware | None = None
+    git_sha: str | None = None
+    created_at: str | None = None
+
+
+class StoredRun(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    run_id: str
+    recipe_name: str
+    recipe_hash: str
+    status: str
+    started_at: float
+    ended_at: float | None = None
+    schema_version: int
+    provenance: Provenance
+    recipe: Recipe
+    variants: list[StoredVariant]
+    levels: list[StoredLevel]
+
+    @property
+    def baseline(self) -> StoredVariant | None:
+        """The evaluated baseline every other variant's accuracy is compared with."""
+        return next((v for v in self.variants if v.scheme == "baseline" and v.eval), None)
+
+    @cached_property
+    def comparisons(self) -> dict[str, Comparisons]:
+        """Per measured variant: its paired comparison with the baseline (read from the
+        per-sample files once, on first use)."""
+        base = self.baseline
+        if base is None or base.eval is None:
+            return {}
+        base_eval = base.eval.result()
+        return {v.name: compare_to_baseline(base_eval, v.eval.result()) for v in self.variants
+                if v is not base and v.eval and v.ok}
+
+    def target_users(self) -> int:
+        return self.recipe.slo.target_users or max(self.recipe.workloads[0].concurrency)
+
+    def primary_workload(self) -> str:
+        return self.recipe.workloads[0].name
+
+    def variant(self, name: str) -> StoredVariant | None:
+        return next((v for v in self.variants if v.name == name), None)
+
+    def closed_loop(self, variant: str, workload: str | None = None) -> list[LevelSummary]:
+        """A variant's closed-loop levels (primary workload by default), by users."""
+        w = workload or self.primary_workload()
+        rows = [lv.summary for lv in self.levels
+                if lv.variant == variant and lv.workload == w and lv.summary.rate is None]
+        return sorted(rows, key=lambda s: s.concurrency)
+
+
+def load_run(store: Store, run_id: str) -> StoredRun:
+    """Run ``run_id`` from the store, validated; a record that no longer fits is a StoreError."""
+    row = store.run(run_id)
+    try:
+        return StoredRun.model_validate({**row, "variants": store.variants(run_id),
+                                         "levels": store.levels(run_id)})
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise StoreError(f"run {run_id} in {store.path} does not read as a run of this qexplore "
+                         f"version ({where}: {first['msg']})") from None
+
+
+def load_runs(path: Path, *run_ids: str) -> list[StoredRun]:
+    """Runs from the store at ``path``, which must exist (the store is closed again)."""
+    with Store.existing(path) as store:
+        return [load_run(store, r) for r in run_ids]

@@ -1,0 +1,98 @@
+"""The variant table of a stored run: one typed row per variant — size, accuracy, speed at the
+target users, capacity — and the recommendation made from it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import pandas as pd
+
+from qexplore.loadtest.metrics import capacity_at, levels_p1
+from qexplore.results.pareto import (
+    COLUMNS,
+    Constraints,
+    Recommendation,
+    VariantRow,
+    pareto_flags,
+    recommend,
+)
+from qexplore.results.run import StoredRun, StoredVariant
+
+VERDICT_RANK = {"worse": 3, "better": 2, "same": 1}
+
+
+def variant_rows(run: StoredRun, users: int | None = None) -> list[VariantRow]:
+    """One row per variant at ``users`` (default: the recipe's target; the largest measured
+    level not above it), with its Pareto flag."""
+    users = users or run.target_users()
+    floor = run.recipe.slo.min_user_tps
+    rows = [_row(run, v, users, floor) for v in run.variants]
+    for row, flag in zip(rows, pareto_flags(rows), strict=True):
+        row.pareto = flag
+    return rows
+
+
+def frame(rows: list[VariantRow]) -> pd.DataFrame:
+    """The rows as the Pareto table (CSV, Markdown, HTML): every column, tasks last."""
+    columns = table_columns(rows)
+    return pd.DataFrame([r.cells(columns) for r in rows], columns=columns)
+
+
+def table_columns(rows: list[VariantRow]) -> list[str]:
+    tasks = sorted({t for r in rows for t in r.recovery_by_task})
+    return COLUMNS + [f"recovery_{t}" for t in tasks]
+
+
+def _row(run: StoredRun, v: StoredVariant, users: int, floor: float) -> VariantRow:
+    levels = run.closed_loop(v.name)
+    at = [s for s in levels if s.concurrency <= users]
+    lv = at[-1] if at else None
+    p1s = levels_p1(levels)
+    row = VariantRow(
+        v.name, v.scheme, v.status, v.reason, v.weights_gb,
+        v.build.bits_per_weight if v.build else None,
+        capacity_users=capacity_at(p1s, floor), levels_p1=p1s,
+        kv_cache_tokens=v.server.kv_cache_tokens if v.server else None)
+    if lv:
+        row.at_users, row.user_tps_p1, row.output_tps = lv.concurrency, lv.user_tps.p1, lv.output_tps
+        row.ttft_ms_p99, row.failed_requests = lv.ttft_ms.p99, lv.failed
+    _add_accuracy(run, v, row)
+    return row
+
+
+def _add_accuracy(run: StoredRun, v: StoredVariant, row: VariantRow) -> None:
+    if not (v.eval and v.eval.tasks):
+        return
+    if run.baseline is v:
+        row.recovery_by_task = {t: 100.0 for t in v.eval.tasks}
+        row.recovery_pct, row.accuracy_verdict = 100.0, "baseline"
+        return
+    cmp = run.comparisons.get(v.name, {})
+    verdicts = []
+    for task in v.eval.tasks:
+        c = cmp.get(task, {}).get(v.eval.primary(task)[0])
+        if c and c.recovery is not None:
+            row.recovery_by_task[task] = 100 * c.recovery
+            verdicts.append(c.verdict)
+    per_task = row.recovery_by_task.values()
+    row.recovery_pct = sum(per_task) / len(per_task) if per_task else None
+    row.accuracy_verdict = max(verdicts, key=lambda x: VERDICT_RANK[x]) if verdicts else None
+
+
+def recommendation(run: StoredRun, users: int | None = None, min_user_tps: float | None = None,
+                   max_drop: float | None = None, rows: list[VariantRow] | None = None
+                   ) -> Recommendation:
+    """The variant to deploy for ``users`` (default: the recipe's target); the floor and the
+    accuracy budget default to the recipe's SLO. ``rows`` are ``variant_rows(run, users)`` when
+    the caller already has them."""
+    slo = run.recipe.slo
+    users = users or run.target_users()
+    c = Constraints(users, slo.min_user_tps if min_user_tps is None else min_user_tps,
+                    slo.max_accuracy_drop_pct if max_drop is None else max_drop)
+    return recommend(variant_rows(run, users) if rows is None else rows, c)
+
+
+def comparisons_json(run: StoredRun) -> dict[str, Any]:
+    return {v: {t: {m: asdict(c) for m, c in ms.items()} for t, ms in tasks.items()}
+            for v, tasks in run.comparisons.items()}

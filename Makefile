@@ -15,6 +15,7 @@ demo: setup
 check: setup
 	$(BIN)/ruff check qexplore tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache  # the layer contract in pyproject.toml
 
 test: check
 	@bash scripts/setup-test.sh

@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from qexplore.loadtest.levels import Progress
 from qexplore.loadtest.metrics import LevelSummary
-from qexplore.loadtest.runner import Progress
 from qexplore.recipes import load_recipe
 from qexplore.sweep import SweepOptions, sweep
 

@@ -7,14 +7,14 @@ Resolves the target, looks up each variant's support there, refuses what cannot 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from qexplore import paths
 from qexplore.catalog.support import Support, support
-from qexplore.catalog.targets import Target, detect_target
+from qexplore.catalog.targets import Target
+from qexplore.demo.model import demo_facts
 from qexplore.errors import RecipeError
 from qexplore.quantize.build import cached_record, key_for
-from qexplore.recipes.resolve import is_local, model_location
-from qexplore.recipes.schema import DEMO_MODEL, Recipe, Variant
+from qexplore.recipes.schema import Recipe, Variant
 from qexplore.registry import suggest
 
 
@@ -51,7 +51,7 @@ class Plan:
 
 def make_plan(recipe: Recipe, only: list[str] | None = None) -> Plan:
     """The plan for ``recipe`` (restricted to the variants named in ``only``)."""
-    target = detect_target(recipe.target)
+    target = recipe.resolved.target
     base = _base_if_available(recipe)
     chosen = select_variants(recipe, only)
     plans = [_variant_plan(recipe, i, v, target, base) for i, v in chosen]
@@ -69,11 +69,10 @@ def select_variants(recipe: Recipe, only: list[str] | None) -> list[tuple[int, V
 
 def _base_if_available(recipe: Recipe) -> str | None:
     """The base model's location when it can be found without building or downloading."""
-    if recipe.model.path == DEMO_MODEL:
-        from qexplore.demo.model import demo_facts
-
-        return str(paths.demo_model_dir()) if demo_facts() else None
-    return model_location(recipe, recipe.model.path) if is_local(recipe, recipe.model.path) else None
+    r = recipe.resolved
+    if r.demo_model:
+        return r.model if demo_facts() else None
+    return r.model if Path(r.model).is_dir() else None
 
 
 def _variant_plan(recipe: Recipe, i: int, v: Variant, target: Target, base: str | None

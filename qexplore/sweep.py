@@ -11,31 +11,33 @@ same server (no second model load).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from qexplore.errors import QexploreError, RecipeError
 from qexplore.evaluate.run import EvalJob, TaskSpec, check_tasks, evaluate
-from qexplore.loadtest.client import Target
-from qexplore.loadtest.metrics import LevelSummary, Slo
+from qexplore.loadtest.client import Endpoint
+from qexplore.loadtest.levels import LevelPlan, Progress, RequestShape, level_plans
+from qexplore.loadtest.metrics import LevelSummary, RequestSlo
 from qexplore.loadtest.records import RequestRecord
 from qexplore.loadtest.run import run_loadtest, write_raw
-from qexplore.loadtest.runner import LevelPlan, Progress, RequestShape, level_plans
-from qexplore.loadtest.workloads import BUILTIN, load_prompts
+from qexplore.loadtest.workloads import load_prompts
 from qexplore.plan import Plan, VariantPlan, make_plan
 from qexplore.quantize.build import BuildRecord, build_variant
-from qexplore.recipes.resolve import model_location, resolve_path
 from qexplore.recipes.schema import Recipe, Variant, Workload
 from qexplore.report.write import Written, write_reports
 from qexplore.results.provenance import provenance, recipe_hash
-from qexplore.results.run import load_run
+from qexplore.results.run import StoredVariant, load_run
 from qexplore.results.store import Store, store_path
 from qexplore.serve.attach import AttachedServer
 from qexplore.serve.base import Server
 from qexplore.serve.from_recipe import server_spec
 from qexplore.serve.manager import VllmServer
 from qexplore.serve.telemetry import MetricsSampler
+
+OnLine = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,7 @@ def prepare(recipe: Recipe, opts: SweepOptions) -> Plan:
     if not opts.allow_unsupported:
         plan.check()
     if recipe.eval.tasks and not opts.skip_eval:
-        check_tasks([t.name for t in recipe.eval.tasks], include_path(recipe))
+        check_tasks([t.name for t in recipe.eval.tasks], recipe.resolved.include_path)
     return plan
 
 
@@ -178,11 +180,22 @@ def _open_run(store: Store, recipe: Recipe, opts: SweepOptions) -> tuple[str, bo
     return run_id, False
 
 
-def include_path(recipe: Recipe) -> str | None:
-    p = recipe.eval.include_path
-    if p is None:
-        return None
-    return str(resolve_path(recipe, p))
+def variant_server(recipe: Recipe, v: Variant, build: BuildRecord, run_dir: Path) -> Server:
+    """The server a variant is measured on: the recipe's endpoint when it names one (attach
+    mode), else a vLLM server this process starts; ``with`` it to start or attach."""
+    s = recipe.serve
+    if s.endpoint:
+        return AttachedServer(s.endpoint, v.name, s.api_key_env)
+    return VllmServer(server_spec(recipe, v, build, run_dir))
+
+
+def serve_variant(recipe: Recipe, name: str, run_dir: Path, on_line: OnLine | None = None
+                  ) -> tuple[Variant, Server]:
+    """One variant, planned and built (if needed) exactly as a sweep would, and its server
+    (not yet started) — what ``qexplore serve`` runs."""
+    v = make_plan(recipe, [name]).check().variants[0].variant
+    build = build_variant(recipe, v, on_line=on_line)
+    return v, variant_server(recipe, v, build, run_dir)
 
 
 class _VariantRun:
@@ -198,14 +211,15 @@ class _VariantRun:
         self.store.upsert_variant(self.run_id, self.v.name, self.v.scheme, self.position, **fields)
 
     def run(self) -> str:
-        row = next((r for r in self.store.variants(self.run_id) if r["variant"] == self.v.name),
-                   None)
-        if row and row["status"] == "ok":
+        stored = load_run(self.store, self.run_id)
+        row = stored.variant(self.v.name)
+        if row and row.ok:
             self.obs.variant_done(self.v.name, "ok", "already measured")
             return "ok"
         self.record(status="running", error=None)
         try:
-            self._measure(row)
+            self._measure(row, {(lv.workload, lv.summary.concurrency) for lv in stored.levels
+                                if lv.variant == self.v.name})
         except QexploreError as e:
             self.record(status="failed", error="\n".join(e.lines()))
             self.obs.variant_done(self.v.name, "failed", e.lines()[0])
@@ -214,14 +228,16 @@ class _VariantRun:
         self.obs.variant_done(self.v.name, "ok")
         return "ok"
 
-    def _measure(self, row: dict[str, Any] | None) -> None:
+    def _measure(self, row: StoredVariant | None, done: set[tuple[str, int]]) -> None:
+        """Build, then measure what is not recorded yet: the levels not in ``done``, the
+        evaluation unless ``row`` has one."""
         self.obs.stage(self.v.name, "build")
         build = build_variant(self.recipe, self.v, self.opts.force,
                               on_line=lambda s: self.obs.stage(self.v.name, "build", s))
         self.record(build=build.as_dict())
-        levels = [] if self.opts.skip_loadtest else self._levels_to_measure()
+        levels = [] if self.opts.skip_loadtest else self._levels_to_measure(done)
         need_eval = bool(self.recipe.eval.tasks) and not self.opts.skip_eval and not (
-            row and row.get("eval"))
+            row and row.eval)
         if not levels and not need_eval:
             return
         self.obs.stage(self.v.name, "serve", "starting the server")
@@ -234,13 +250,10 @@ class _VariantRun:
                 self._evaluate(server)
 
     def _server(self, build: BuildRecord) -> Server:
-        s = self.recipe.serve
-        if s.endpoint:
-            return AttachedServer(s.endpoint, self.v.name, s.api_key_env)
-        return VllmServer(server_spec(self.recipe, self.v, build, self.run_dir / "servers"))
+        return variant_server(self.recipe, self.v, build, self.run_dir / "servers")
 
-    def _levels_to_measure(self) -> list[tuple[Workload, list[LevelPlan]]]:
-        done = {(r["workload"], r["concurrency"]) for r in self.store.levels(self.run_id, self.v.name)}
+    def _levels_to_measure(self, done: set[tuple[str, int]]
+                           ) -> list[tuple[Workload, list[LevelPlan]]]:
         out = []
         for w in self.recipe.workloads:
             plans = level_plans([c for c in w.concurrency if (w.name, c) not in done],
@@ -249,15 +262,10 @@ class _VariantRun:
                 out.append((w, plans))
         return out
 
-    def tokenizer(self) -> str:
-        m = self.recipe.model
-        return model_location(self.recipe, m.tokenizer or m.path)
-
     def _loadtest(self, server: Server, w: Workload, plans: list[LevelPlan]) -> None:
-        source = w.prompts if w.prompts in BUILTIN or w.prompts == "random" else str(
-            resolve_path(self.recipe, w.prompts))
-        prompts = load_prompts(source, w.api, w.input_len, self.tokenizer(), w.seed)
-        target = Target(server.base_url, self.v.name, w.api, server.api_key)
+        r = self.recipe.resolved
+        prompts = load_prompts(r.prompts[w.name], w.api, w.input_len, r.tokenizer, w.seed)
+        target = Endpoint(server.base_url, self.v.name, w.api, server.api_key)
         shape = RequestShape(prompts, w.max_tokens, w.ignore_eos, seed=w.seed)
 
         def on_level(summary: LevelSummary, recs: list[RequestRecord]) -> None:
@@ -267,7 +275,7 @@ class _VariantRun:
             self.obs.level_done(self.v.name, summary)
 
         self.obs.stage(self.v.name, "loadtest", w.name)
-        run_loadtest(target, shape, plans, Slo(self.recipe.slo.min_user_tps,
+        run_loadtest(target, shape, plans, RequestSlo(self.recipe.slo.min_user_tps,
                                                self.recipe.slo.max_ttft_ms),
                      on_progress=lambda p: self.obs.level_progress(self.v.name, p),
                      sampler=MetricsSampler(server.base_url), check=server.check_alive,
@@ -277,7 +285,8 @@ class _VariantRun:
         e = self.recipe.eval
         tasks = [TaskSpec(t.name, t.num_fewshot if t.num_fewshot is not None else e.num_fewshot,
                           t.limit or e.limit) for t in e.tasks]
-        job = EvalJob(server.base_url, self.v.name, self.tokenizer(), tasks, include_path(self.recipe),
+        r = self.recipe.resolved
+        job = EvalJob(server.base_url, self.v.name, r.tokenizer, tasks, r.include_path,
                       e.num_concurrent, e.seed, self.recipe.model.max_model_len or 2048,
                       server.api_key)
         self.obs.stage(self.v.name, "eval", ", ".join(t.name for t in tasks))

@@ -11,10 +11,10 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from qexplore.loadtest.client import Target
-    from qexplore.loadtest.metrics import LevelSummary, Slo
+    from qexplore.loadtest.client import Endpoint
+    from qexplore.loadtest.levels import LevelPlan, RequestShape
+    from qexplore.loadtest.metrics import LevelSummary, RequestSlo
     from qexplore.loadtest.run import LoadTestResult
-    from qexplore.loadtest.runner import LevelPlan, RequestShape
     from qexplore.serve.telemetry import MetricsSampler
 
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -63,10 +63,10 @@ def loadtest(
 ) -> None:
     """Load-test any OpenAI-compatible server at several concurrency levels (or request rates)."""
     from qexplore.endpoint import api_key_from, check_endpoint
-    from qexplore.loadtest.client import Target
-    from qexplore.loadtest.metrics import Slo
+    from qexplore.loadtest.client import Endpoint
+    from qexplore.loadtest.levels import RequestShape, level_plans
+    from qexplore.loadtest.metrics import RequestSlo
     from qexplore.loadtest.run import write_json, write_raw
-    from qexplore.loadtest.runner import RequestShape, level_plans
     from qexplore.loadtest.workloads import load_prompts
     from qexplore.serve.telemetry import MetricsSampler
 
@@ -80,8 +80,8 @@ def loadtest(
     shape = RequestShape(load_prompts(workload, api, input_len, tokenizer, seed), output_len,
                          ignore_eos, seed=seed)
     sampler = MetricsSampler(endpoint, telemetry_interval) if telemetry else None
-    result = _run(Target(endpoint, model, api, key, timeout), shape, levels,
-                  Slo(min_user_tps, max_ttft_ms), sampler)
+    result = _run(Endpoint(endpoint, model, api, key, timeout), shape, levels,
+                  RequestSlo(min_user_tps, max_ttft_ms), sampler)
     console.print(levels_table(result.levels))
     console.print(f"capacity: {result.capacity.note}", highlight=False)
     if json_out:
@@ -95,7 +95,7 @@ def loadtest(
         raise LoadTestError(f"every request failed (first error: {first})")
 
 
-def _run(target: Target, shape: RequestShape, levels: list[LevelPlan], slo: Slo,
+def _run(target: Endpoint, shape: RequestShape, levels: list[LevelPlan], slo: RequestSlo,
          sampler: MetricsSampler | None) -> LoadTestResult:
     """The levels, with a live progress line each."""
     from qexplore.cli.progress import LoadProgress

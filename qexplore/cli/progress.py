@@ -17,8 +17,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from qexplore.loadtest.levels import Progress as LevelProgress
 from qexplore.loadtest.metrics import LevelSummary
-from qexplore.loadtest.runner import Progress as LevelProgress
 
 
 class LoadProgress:

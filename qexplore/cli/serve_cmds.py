@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,7 +13,7 @@ from rich.console import Console
 from qexplore.cli.options import RecipeArg
 
 if TYPE_CHECKING:
-    from qexplore.serve.manager import VllmServer
+    from qexplore.serve.base import Server
 
 console = Console()
 
@@ -24,31 +25,25 @@ def serve(
         "runs/serve"
     ),
 ) -> None:
-    """Build (if needed) and serve one variant on 127.0.0.1; print its URL; stop on Ctrl-C."""
-    from qexplore.plan import make_plan
-    from qexplore.quantize.build import build_variant
+    """Build (if needed) and serve one variant on 127.0.0.1 — or check the recipe's endpoint
+    (attach mode) — as a sweep would; print its URL; stop on Ctrl-C."""
     from qexplore.recipes import load_recipe
-    from qexplore.serve import manager
-    from qexplore.serve.from_recipe import server_spec
+    from qexplore.sweep import serve_variant
 
-    p = make_plan(load_recipe(recipe), [variant]).check()
-    v = p.variants[0].variant
-    with console.status(f"{v.name}: preparing") as status:
-        build = build_variant(p.recipe, v, on_line=lambda s: status.update(f"{v.name}: {s}"))
-        spec = server_spec(p.recipe, v, build, run_dir.resolve())
-        status.update(f"{v.name}: starting vLLM (log: {spec.log_path})")
-        server = manager.VllmServer(spec)
-        server.start()  # once: a failed start stops what it began
-    try:
+    with ExitStack() as running:
+        with console.status(f"{variant}: preparing") as status:
+            v, server = serve_variant(load_recipe(recipe), variant, run_dir.resolve(),
+                                      on_line=lambda s: status.update(f"{variant}: {s}"))
+            status.update(f"{variant}: starting the server")
+            running.enter_context(server)  # started once; leaving stops it
         _serve_until_interrupted(server, v.name, v.scheme)
-    finally:
-        server.stop()
 
 
-def _serve_until_interrupted(server: VllmServer, name: str, scheme: str) -> None:
+def _serve_until_interrupted(server: Server, name: str, scheme: str) -> None:
     facts = server.facts
-    console.print(f"[bold]{name}[/] ({scheme}) ready in {server.startup_s:.0f} s at "
-                  f"[bold]{server.base_url}/v1[/]  (model name: {name})")
+    took = f" in {facts.startup_s:.0f} s" if facts and facts.startup_s is not None else ""
+    console.print(f"[bold]{name}[/] ({scheme}) ready{took} at [bold]{server.base_url}/v1[/]  "
+                  f"(model name: {name})")
     if facts and facts.kv_cache_tokens:
         console.print(f"KV cache {facts.kv_cache_tokens:,} tokens; vLLM max concurrency "
                       f"{facts.max_concurrency:g}× at {facts.max_concurrency_at_len} tokens")

@@ -16,7 +16,7 @@ import yaml
 from qexplore.endpoint import api_base
 from qexplore.errors import EvalError, RecipeError
 from qexplore.evaluate.results import Normalized, higher_is_better, load_samples, normalize
-from qexplore.evaluate.stats import Comparison, compare
+from qexplore.evaluate.stats import Comparison, paired_test
 from qexplore.guard import run_logged
 
 OnLine = Callable[[str], None]
@@ -146,7 +146,7 @@ def sample_value(v: Any) -> float:
     return float(v)
 
 
-def compare_to_baseline(base: EvalResult, variant: EvalResult) -> dict[str, dict[str, Comparison]]:
+def paired_comparisons(base: EvalResult, variant: EvalResult) -> dict[str, dict[str, Comparison]]:
     """Per task and metric: recovery, paired p-value and verdict against the baseline."""
     out: dict[str, dict[str, Comparison]] = {}
     for task, metrics in variant.tasks.items():
@@ -160,7 +160,7 @@ def compare_to_baseline(base: EvalResult, variant: EvalResult) -> dict[str, dict
             vs = {i: sample_value(m[name]) for i, m in v_rows.items() if name in m}
             hib = higher_is_better(variant.raw, task, name)
             binary = name not in ROLLING and set(bs.values()) | set(vs.values()) <= {0.0, 1.0}
-            out.setdefault(task, {})[metric] = compare(
+            out.setdefault(task, {})[metric] = paired_test(
                 metric, base.tasks[task].get(metric, {}).get("value"), v["value"], bs, vs,
                 hib if name not in ROLLING else False, binary)
     return out

@@ -61,7 +61,7 @@ def recovery(base: float | None, variant: float | None, higher_is_better: bool) 
     return variant / base if higher_is_better else base / variant
 
 
-def compare(metric: str, base_value: float | None, variant_value: float | None,
+def paired_test(metric: str, base_value: float | None, variant_value: float | None,
             base_samples: dict[int, float], variant_samples: dict[int, float],
             higher_is_better: bool, binary: bool) -> Comparison:
     """The paired test of one metric over the doc ids both runs have."""

@@ -19,7 +19,7 @@ from qexplore.loadtest.records import RequestRecord
 
 
 @dataclass(frozen=True)
-class Target:
+class Endpoint:
     """Where requests go: ``base_url`` ends before ``/v1``."""
 
     base_url: str
@@ -38,7 +38,7 @@ class Target:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
 
-def payload(target: Target, prompt: Any, max_tokens: int, ignore_eos: bool,
+def payload(target: Endpoint, prompt: Any, max_tokens: int, ignore_eos: bool,
             temperature: float = 0.0) -> dict[str, Any]:
     """The request body: ``prompt`` is text, token ids (completions) or chat messages."""
     body: dict[str, Any] = {
@@ -55,7 +55,7 @@ def payload(target: Target, prompt: Any, max_tokens: int, ignore_eos: bool,
     return body
 
 
-async def send(session: aiohttp.ClientSession, target: Target, body: dict[str, Any],
+async def send(session: aiohttp.ClientSession, target: Endpoint, body: dict[str, Any],
                rec: RequestRecord, t0: float) -> RequestRecord:
     """Send one streaming request and fill ``rec``; errors are recorded, not raised."""
     started = time.perf_counter()

@@ -36,7 +36,7 @@ from qexplore.loadtest.records import RequestRecord
 
 
 @dataclass(frozen=True)
-class Slo:
+class RequestSlo:
     min_user_tps: float = 10.0
     max_ttft_ms: float | None = None
 
@@ -62,7 +62,7 @@ def itls(r: RequestRecord) -> list[float]:
     return [b - a for a, b in pairwise(t)] if r.ok else []
 
 
-def meets_slo(r: RequestRecord, slo: Slo) -> bool:
+def meets_slo(r: RequestRecord, slo: RequestSlo) -> bool:
     if not r.ok or user_tps(r) < slo.min_user_tps:
         return False
     return slo.max_ttft_ms is None or (r.ttft is not None and r.ttft * 1000 <= slo.max_ttft_ms)
@@ -123,7 +123,7 @@ def _latency(seconds: Sequence[float]) -> Latency:
     return Latency(**percentiles(seconds, LATENCY_QS, 1000))
 
 
-def summarize_level(records: Sequence[RequestRecord], slo: Slo = Slo()) -> LevelSummary:
+def summarize_level(records: Sequence[RequestRecord], slo: RequestSlo = RequestSlo()) -> LevelSummary:
     """The level's summary. ``records`` are its measured requests (no warm-up)."""
     if not records:
         raise ValueError("a level needs at least one request")
@@ -177,7 +177,7 @@ def levels_p1(levels: Sequence[LevelSummary]) -> dict[int, float | None]:
             for lv in levels if lv.rate is None}
 
 
-def capacity(levels: Sequence[LevelSummary], slo: Slo = Slo()) -> Capacity:
+def capacity(levels: Sequence[LevelSummary], slo: RequestSlo = RequestSlo()) -> Capacity:
     """:func:`capacity_at` the SLO floor, with the next measured level and a sentence."""
     ordered = sorted((lv for lv in levels if lv.rate is None), key=lambda lv: lv.concurrency)
     best = capacity_at(levels_p1(ordered), slo.min_user_tps)

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qexplore.loadtest.client import Target
-from qexplore.loadtest.metrics import Capacity, LevelSummary, Slo, capacity, summarize_level
+from qexplore.loadtest.client import Endpoint
+from qexplore.loadtest.levels import Check, LevelPlan, OnProgress, RequestShape, Sampler, run_levels
+from qexplore.loadtest.metrics import Capacity, LevelSummary, RequestSlo, capacity, summarize_level
 from qexplore.loadtest.records import RequestRecord
-from qexplore.loadtest.runner import Check, LevelPlan, OnProgress, RequestShape, Sampler, run_levels
 
-DEFAULT_SLO = Slo()
+DEFAULT_SLO = RequestSlo()
 
 
 @dataclass
@@ -30,7 +30,7 @@ class LoadTestResult:
 
 
 def run_loadtest(
-    target: Target, shape: RequestShape, levels: Sequence[LevelPlan], slo: Slo = DEFAULT_SLO,
+    target: Endpoint, shape: RequestShape, levels: Sequence[LevelPlan], slo: RequestSlo = DEFAULT_SLO,
     on_progress: OnProgress | None = None, sampler: Sampler | None = None,
     check: Check | None = None,
     on_level: Callable[[LevelSummary, list[RequestRecord]], None] | None = None,

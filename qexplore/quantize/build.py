@@ -19,12 +19,12 @@ from typing import Any
 
 from qexplore import paths
 from qexplore.catalog.schemes import SCHEMES
+from qexplore.demo.model import ensure_demo_model
 from qexplore.environment import core_versions
 from qexplore.errors import QuantizeError
 from qexplore.guard import run_logged
 from qexplore.quantize.cache import digest, file_digest, model_digest
 from qexplore.quantize.checkpoint import checkpoint_stats
-from qexplore.recipes.resolve import model_location, resolve_path
 from qexplore.recipes.schema import Recipe, Variant
 
 RECORD = "qexplore-build.json"
@@ -79,7 +79,7 @@ def _calibration_inputs(recipe: Recipe, variant: Variant) -> dict[str, Any]:
     assert cal is not None  # the schema requires it for calibrated schemes
     data = cal.model_dump()
     if cal.path:
-        data["path"] = file_digest(resolve_path(recipe, cal.path))
+        data["path"] = file_digest(recipe.resolved.calibration_files[variant.name])
     return data
 
 
@@ -100,12 +100,11 @@ def build_variant(
     recipe: Recipe, variant: Variant, force: bool = False, on_line: OnLine | None = None
 ) -> BuildRecord:
     """The checkpoint a variant is served from: original weights, a cache hit, or a new build."""
-    base = model_location(recipe, recipe.model.path, on_line)
+    base = base_model(recipe, on_line)
     if variant.scheme == "baseline":
         return _unbuilt_record(variant, base, base)
     if variant.scheme == "prequantized":
-        assert variant.checkpoint is not None
-        return _unbuilt_record(variant, model_location(recipe, variant.checkpoint), base)
+        return _unbuilt_record(variant, recipe.resolved.checkpoints[variant.name], base)
     key = key_for(recipe, variant, base)
     cache = paths.build_cache()
     cache.mkdir(parents=True, exist_ok=True)
@@ -115,6 +114,13 @@ def build_variant(
         if hit:
             return hit
         return _build(recipe, variant, base, key, on_line)
+
+
+def base_model(recipe: Recipe, on_line: OnLine | None = None) -> str:
+    """The base model's folder (or hub id); the demo model is built on first use."""
+    if recipe.resolved.demo_model:
+        return str(ensure_demo_model(on_line=on_line))
+    return recipe.resolved.model
 
 
 def _unbuilt_record(variant: Variant, location: str, base: str) -> BuildRecord:
@@ -148,7 +154,7 @@ def _job(recipe: Recipe, variant: Variant, base: str, out: Path) -> dict[str, An
     if scheme.calibrated and cal:
         calibration = cal.model_dump()
         if cal.path:
-            calibration["path"] = str(resolve_path(recipe, cal.path))
+            calibration["path"] = str(recipe.resolved.calibration_files[variant.name])
     return {
         "model": base, "scheme": variant.scheme, "calibrated": scheme.calibrated,
         "group_size": variant.group_size, "ignore": variant.ignore,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -18,6 +18,9 @@ from pydantic import (
 
 from qexplore.catalog.schemes import SCHEMES
 from qexplore.catalog.targets import resolve_target
+
+if TYPE_CHECKING:
+    from qexplore.recipes.resolve import Resolved
 
 DEMO_MODEL = "@demo"
 
@@ -201,11 +204,22 @@ class Recipe(Strict):
     slo: Slo = Slo()
     output: Output = Output()
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+    _resolved: Resolved | None = PrivateAttr(default=None)
 
     def with_base_dir(self, base_dir: Path) -> Recipe:
         """Relative paths in the recipe are relative to ``base_dir`` (the recipe's folder)."""
         self._base_dir = base_dir
+        self._resolved = None
         return self
+
+    @property
+    def resolved(self) -> Resolved:
+        """Every name in the recipe turned into where it is (resolved once)."""
+        if self._resolved is None:
+            from qexplore.recipes.resolve import resolve
+
+            self._resolved = resolve(self)
+        return self._resolved
 
     @property
     def base_dir(self) -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from qexplore.report import svg
+from qexplore.report.charts import Series, line_chart
 from qexplore.report.write import CSS, format_value
 from qexplore.results.history import HistoryPoint
 
@@ -29,7 +29,8 @@ def write_history(points: list[HistoryPoint], path: Path, title: str = "") -> Pa
     for p in points:
         if p.row.output_tps is not None:
             series.setdefault(p.row.variant, []).append((p.index, p.row.output_tps))
-    chart = svg.line_chart("Output tok/s at the target users, by run", series, "run #", "tok/s")
+    chart = line_chart("Output tok/s at the target users, by run",
+                       [Series(n, pts) for n, pts in series.items()], "run #", "tok/s")
     df = history_frame(points)
     table = df.to_html(index=False, border=0, formatters={c: format_value for c in df.columns})
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,8 @@ import pandas as pd
 
 from qexplore.environment import Hardware
 from qexplore.loadtest.metrics import LevelSummary
-from qexplore.report import svg
+from qexplore.report import charts as charts_
+from qexplore.report.charts import Bound, Series
 from qexplore.results.pareto import Recommendation, VariantRow
 from qexplore.results.run import StoredRun
 from qexplore.results.table import comparisons_json, frame, recommendation, variant_rows
@@ -79,9 +80,8 @@ def hardware_line(hw: Hardware | None) -> str:
 
 
 def markdown(run: StoredRun, df: pd.DataFrame, rec: Recommendation) -> str:
-    head = "| " + " | ".join(df.columns) + " |\n|" + "---|" * len(df.columns) + "\n"
-    body = "".join("| " + " | ".join(format_value(v).replace("|", "\\|") for v in row) + " |\n"
-                   for row in df.itertuples(index=False))
+    cells = df.map(lambda v: format_value(v).replace("|", "\\|"))
+    table = cells.to_markdown(index=False, disable_numparse=True)
     failures = [f"- {v.name}: {v.error}" for v in run.variants if v.error]
     slo = run.recipe.slo
     return "\n".join([
@@ -89,7 +89,7 @@ def markdown(run: StoredRun, df: pd.DataFrame, rec: Recommendation) -> str:
         f"Target: {run.target_users()} users, SLO slowest-1% ≥ {slo.min_user_tps:g} tok/s per "
         f"user, accuracy loss ≤ {slo.max_accuracy_drop_pct:g}%.", "",
         "## Recommendation", "", *rec.lines(), "",
-        "## Variants", "", head + body,
+        "## Variants", "", table, "",
         *(["## Failures", "", *failures, ""] if failures else []),
         "## Provenance", "", *[f"- {x}" for x in provenance_lines(run)], "",
     ])
@@ -146,29 +146,31 @@ def charts(run: StoredRun, rows: list[VariantRow]) -> list[str]:
     slo = run.recipe.slo.min_user_tps
     levels = {v.name: run.closed_loop(v.name) for v in run.variants}
 
-    def curve(value: Callable[[LevelSummary], float | None]) -> dict[str, list[tuple[float, float]]]:
-        return {n: [(s.concurrency, y) for s in ls if (y := value(s)) is not None]
-                for n, ls in levels.items()}
+    def curve(value: Callable[[LevelSummary], float | None]) -> list[Series]:
+        return [Series(n, [(s.concurrency, y) for s in ls if (y := value(s)) is not None])
+                for n, ls in levels.items()]
 
+    users = "concurrent users"
     front = [(r.variant, r.user_tps_p1, r.recovery_pct, bool(r.pareto)) for r in rows if r.ok]
     return [
-        svg.scatter(f"Accuracy vs per-user speed at {run.target_users()} users", front,
-                    "slowest-1% user tok/s", "accuracy, % of baseline"),
-        svg.line_chart("Slowest-1% user tok/s", curve(lambda s: s.user_tps.p1),
-                       "concurrent users", "tok/s per user", slo, f"SLO {slo:g}"),
-        svg.line_chart("Output tok/s (all users)", curve(lambda s: s.output_tps),
-                       "concurrent users", "tok/s"),
-        svg.line_chart("TTFT p99", curve(lambda s: s.ttft_ms.p99), "concurrent users", "ms"),
-        *(svg.bars(f"{task} (± stderr)", {task: g}, task.split(" (")[-1].rstrip(")"))
-          for task, g in _accuracy_groups(run).items()),
+        charts_.scatter(f"Accuracy vs per-user speed at {run.target_users()} users", front,
+                        "slowest-1% user tok/s", "accuracy, % of baseline"),
+        charts_.line_chart("Slowest-1% user tok/s", curve(lambda s: s.user_tps.p1), users,
+                           "tok/s per user", [Bound(slo, f"SLO {slo:g}")]),
+        charts_.line_chart("Output tok/s (all users)", curve(lambda s: s.output_tps), users,
+                           "tok/s"),
+        charts_.line_chart("TTFT p99", curve(lambda s: s.ttft_ms.p99), users, "ms"),
+        *(charts_.bars(f"{task} (± stderr)", values, metric)
+          for (task, metric), values in _accuracy_groups(run).items()),
     ]
 
 
-def _accuracy_groups(run: StoredRun) -> dict[str, dict[str, tuple[float, float | None]]]:
-    groups: dict[str, dict[str, tuple[float, float | None]]] = {}
+def _accuracy_groups(run: StoredRun) -> dict[tuple[str, str], dict[str, tuple[float, float | None]]]:
+    """Per (task, primary metric): each evaluated variant's score and stderr."""
+    groups: dict[tuple[str, str], dict[str, tuple[float, float | None]]] = {}
     for v in run.variants:
         for task in v.eval.tasks if v.eval else {}:
             metric, m = v.eval.primary(task)  # type: ignore[union-attr]
             if m.value is not None:
-                groups.setdefault(f"{task} ({metric})", {})[v.name] = (m.value, m.stderr)
+                groups.setdefault((task, metric), {})[v.name] = (m.value, m.stderr)
     return groups

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qexplore.evaluate.run import compare_to_baseline
+from qexplore.evaluate.run import paired_comparisons
 from qexplore.loadtest.metrics import LevelSummary
 from qexplore.results.run import StoredRun, StoredVariant
 
@@ -52,7 +52,7 @@ def compare_runs(a: StoredRun, b: StoredRun, th: Thresholds = Thresholds()) -> l
 def _accuracy(name: str, ra: StoredVariant, rb: StoredVariant) -> list[Delta]:
     if not (ra.eval and rb.eval):
         return []
-    cmp = compare_to_baseline(ra.eval.result(), rb.eval.result())
+    cmp = paired_comparisons(ra.eval.result(), rb.eval.result())
     return [Delta(name, f"{task}/{metric}", c.baseline, c.variant,
                   _pct(c.baseline, c.variant), c.verdict == "worse",
                   f"{c.verdict} (p={c.p_value:.3g}, {c.test})")

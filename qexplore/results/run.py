@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from qexplore.environment import Hardware
 from qexplore.errors import StoreError
-from qexplore.evaluate.run import EvalResult, compare_to_baseline
+from qexplore.evaluate.run import EvalResult, paired_comparisons
 from qexplore.evaluate.stats import Comparison
 from qexplore.loadtest.metrics import LevelSummary
 from qexplore.quantize.build import BuildRecord
@@ -131,7 +131,7 @@ class StoredRun(BaseModel):
         if base is None or base.eval is None:
             return {}
         base_eval = base.eval.result()
-        return {v.name: compare_to_baseline(base_eval, v.eval.result()) for v in self.variants
+        return {v.name: paired_comparisons(base_eval, v.eval.result()) for v in self.variants
                 if v is not base and v.eval and v.ok}
 
     def target_users(self) -> int:

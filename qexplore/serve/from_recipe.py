@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qexplore.catalog.targets import resolve_target
 from qexplore.quantize.build import BuildRecord
-from qexplore.recipes.resolve import model_location
 from qexplore.recipes.schema import Recipe, Variant
 from qexplore.serve.launcher import ServerSpec
 
 
 def served_dtype(recipe: Recipe, variant: Variant) -> str:
     """Activation dtype: the recipe's, except W8A8 on the CPU, which vLLM runs only in bf16."""
-    if resolve_target(recipe.target).is_cpu and variant.scheme == "W8A8":
+    if recipe.resolved.target.is_cpu and variant.scheme == "W8A8":
         return "bfloat16"
     return recipe.model.dtype
 
@@ -21,12 +19,12 @@ def served_dtype(recipe: Recipe, variant: Variant) -> str:
 def server_spec(recipe: Recipe, variant: Variant, build: BuildRecord, run_dir: Path) -> ServerSpec:
     """A :class:`ServerSpec` serving ``build`` as the recipe configures it."""
     s = recipe.serve
-    tokenizer = model_location(recipe, recipe.model.tokenizer) if recipe.model.tokenizer else None
+    tokenizer = recipe.resolved.tokenizer if recipe.model.tokenizer else None
     return ServerSpec(
         model=build.path,
         served_name=variant.name,
         run_dir=run_dir,
-        cpu=resolve_target(recipe.target).is_cpu,
+        cpu=recipe.resolved.target.is_cpu,
         dtype=served_dtype(recipe, variant),
         max_model_len=recipe.model.max_model_len,
         kv_cache_gb=s.kv_cache_gb,

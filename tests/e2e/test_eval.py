@@ -12,7 +12,7 @@ import pytest
 
 from qexplore.errors import RecipeError
 from qexplore.evaluate.results import normalize
-from qexplore.evaluate.run import EvalJob, TaskSpec, check_tasks, compare_to_baseline, evaluate
+from qexplore.evaluate.run import EvalJob, TaskSpec, check_tasks, evaluate, paired_comparisons
 from qexplore.quantize.build import BuildRecord
 from qexplore.recipes.resolve import DEMO_TASKS
 from qexplore.recipes.schema import Recipe
@@ -57,7 +57,7 @@ def test_a_quantized_variant_against_the_baseline(
     variant = next(v for v in demo_recipe.variants if v.name == "int4-w4a8")
     with VllmServer(server_spec(demo_recipe, variant, demo_builds[variant.name], tmp_path)) as s:
         int4 = evaluate(job(s, variant.name, demo_model), tmp_path / "eval")
-    cmp = compare_to_baseline(baseline, int4)
+    cmp = paired_comparisons(baseline, int4)
     ppl = cmp["demo_ppl"]["byte_perplexity"]
     assert ppl.test == "paired-bootstrap" and ppl.pairs == 50
     assert ppl.variant != ppl.baseline  # INT4 moves perplexity…

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from qexplore.loadtest.client import Target
+from qexplore.loadtest.client import Endpoint
+from qexplore.loadtest.levels import LevelPlan, RequestShape
 from qexplore.loadtest.run import run_loadtest
-from qexplore.loadtest.runner import LevelPlan, RequestShape
 from qexplore.loadtest.workloads import load_prompts
 from qexplore.serve.manager import VllmServer
 from qexplore.serve.telemetry import MetricsSampler
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.e2e
 
 def test_three_levels_on_the_demo_model(demo_server: VllmServer) -> None:
     shape = RequestShape(load_prompts("short", "chat"), max_tokens=32, ignore_eos=True)
-    target = Target(demo_server.base_url, "demo", "chat", timeout_s=120)
+    target = Endpoint(demo_server.base_url, "demo", "chat", timeout_s=120)
     levels = [LevelPlan(1, 8, warmup=1), LevelPlan(4, 16, warmup=2), LevelPlan(8, 96, warmup=2)]
     result = run_loadtest(target, shape, levels, sampler=MetricsSampler(demo_server.base_url, 0.1))
     assert [lv.concurrency for lv in result.levels] == [1, 4, 8]
@@ -39,6 +39,6 @@ def test_three_levels_on_the_demo_model(demo_server: VllmServer) -> None:
 def test_random_prompts_have_the_exact_input_length(demo_server: VllmServer, demo_model) -> None:
     prompts = load_prompts("random", "completions", input_len=48, tokenizer=str(demo_model))
     shape = RequestShape(prompts, max_tokens=4, ignore_eos=True)
-    target = Target(demo_server.base_url, "demo", "completions", timeout_s=120)
+    target = Endpoint(demo_server.base_url, "demo", "completions", timeout_s=120)
     result = run_loadtest(target, shape, [LevelPlan(2, 6)])
     assert {r.prompt_tokens for r in result.records} == {48}

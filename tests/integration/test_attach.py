@@ -8,9 +8,9 @@ from collections.abc import Callable
 import pytest
 
 from qexplore.errors import RecipeError, ServerError
-from qexplore.loadtest.client import Target
+from qexplore.loadtest.client import Endpoint
+from qexplore.loadtest.levels import LevelPlan, RequestShape
 from qexplore.loadtest.run import run_loadtest
-from qexplore.loadtest.runner import LevelPlan, RequestShape
 from qexplore.serve.attach import AttachedServer
 from qexplore.serve.launcher import ServerSpec
 from qexplore.serve.manager import VllmServer
@@ -26,7 +26,7 @@ def test_attach_to_a_running_server(fake_vllm: Callable[..., None], fake_spec: S
         assert attached.base_url == running.base_url
         assert attached.api_key == "sk-secret"
         assert attached.facts and attached.facts.vllm_version == "0.0.0-fake"
-        target = Target(attached.base_url, "fake", api_key=attached.api_key)
+        target = Endpoint(attached.base_url, "fake", api_key=attached.api_key)
         result = run_loadtest(target, RequestShape(["hi"], 4), [LevelPlan(2, 4)])
         assert result.levels[0].completed == 4
     assert "sk-secret" not in fake_spec.log_path.read_text()

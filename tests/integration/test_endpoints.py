@@ -15,9 +15,9 @@ import pytest
 
 from qexplore.endpoint import api_base, check_endpoint
 from qexplore.errors import RecipeError, ServerError
-from qexplore.loadtest.client import Target
+from qexplore.loadtest.client import Endpoint
+from qexplore.loadtest.levels import LevelPlan, RequestShape
 from qexplore.loadtest.run import run_loadtest
-from qexplore.loadtest.runner import LevelPlan, RequestShape
 from qexplore.serve.launcher import ServerSpec
 from qexplore.serve.manager import VllmServer
 
@@ -46,7 +46,7 @@ def test_check_endpoint(server: VllmServer) -> None:
 
 
 def test_a_404_request_is_recorded_as_a_wrong_path(server: VllmServer) -> None:
-    target = Target(server.base_url + "/openai", "fake")
+    target = Endpoint(server.base_url + "/openai", "fake")
     result = run_loadtest(target, RequestShape(["hi"], 4), [LevelPlan(1, 2, 0)])
     errors = {r.error for r in result.records}
     assert len(errors) == 1 and errors.pop().startswith("HTTP 404: wrong endpoint path")

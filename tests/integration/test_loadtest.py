@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from qexplore.loadtest.client import Target
+from qexplore.loadtest.client import Endpoint
+from qexplore.loadtest.levels import LevelPlan, RequestShape
 from qexplore.loadtest.metrics import summarize_level
 from qexplore.loadtest.run import read_raw, run_loadtest, write_raw
-from qexplore.loadtest.runner import LevelPlan, RequestShape
 from qexplore.serve.launcher import ServerSpec
 from qexplore.serve.manager import VllmServer
 from qexplore.serve.telemetry import MetricsSampler
@@ -25,7 +25,7 @@ SHAPE = RequestShape(["hello", "world"], max_tokens=8)
 
 
 def run(server: VllmServer, levels: list[LevelPlan], api: str = "chat", timeout: float = 30):
-    target = Target(server.base_url, "fake", api, timeout_s=timeout)
+    target = Endpoint(server.base_url, "fake", api, timeout_s=timeout)
     return run_loadtest(target, SHAPE, levels, sampler=MetricsSampler(server.base_url, 0.05))
 
 

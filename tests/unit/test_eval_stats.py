@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from qexplore.evaluate.results import normalize
-from qexplore.evaluate.stats import compare, mcnemar_p, paired_bootstrap_p, recovery
+from qexplore.evaluate.stats import mcnemar_p, paired_bootstrap_p, paired_test, recovery
 
 pytestmark = pytest.mark.unit
 
@@ -37,10 +37,10 @@ def test_recovery_follows_the_metrics_direction() -> None:
 def test_compare_verdicts() -> None:
     base = {i: 1.0 for i in range(40)}
     worse = {i: (0.0 if i < 12 else 1.0) for i in range(40)}
-    c = compare("acc", 1.0, 0.7, base, worse, higher_is_better=True, binary=True)
+    c = paired_test("acc", 1.0, 0.7, base, worse, higher_is_better=True, binary=True)
     assert (c.verdict, c.test, c.pairs) == ("worse", "mcnemar", 40)
     assert c.p_value == pytest.approx(2 / 2**12)
-    same = compare("acc", 1.0, 1.0, base, base, higher_is_better=True, binary=True)
+    same = paired_test("acc", 1.0, 1.0, base, base, higher_is_better=True, binary=True)
     assert (same.verdict, same.p_value) == ("same", 1.0)
 
 

@@ -7,7 +7,7 @@ import pytest
 from qexplore.loadtest.metrics import (
     Latency,
     LevelSummary,
-    Slo,
+    RequestSlo,
     UserTps,
     capacity,
     itls,
@@ -47,7 +47,7 @@ def test_per_request_metrics() -> None:
 
 
 def test_level_of_two_completed_requests() -> None:
-    s = summarize_level([r1(), r2()], Slo(min_user_tps=2.2))
+    s = summarize_level([r1(), r2()], RequestSlo(min_user_tps=2.2))
     assert (s.concurrency, s.sent, s.completed, s.failed) == (2, 2, 2, 0)
     assert s.duration_s == approx(3.0)           # first send 0.0 → last end 3.0
     assert s.output_tps == approx(10 / 3)        # (4 + 6) tokens / 3 s
@@ -94,7 +94,7 @@ def test_a_level_where_every_request_failed() -> None:
 
 
 def test_ttft_ceiling_in_goodput() -> None:
-    assert summarize_level([r1(), r2()], Slo(1.0, max_ttft_ms=600)).goodput == approx(0.5)
+    assert summarize_level([r1(), r2()], RequestSlo(1.0, max_ttft_ms=600)).goodput == approx(0.5)
 
 
 def level(users: int, p1: float, failed: int = 0) -> LevelSummary:
@@ -114,5 +114,5 @@ def level(users: int, p1: float, failed: int = 0) -> LevelSummary:
     ],
 )
 def test_capacity(levels: list[tuple[int, ...]], users: int | None, note: str) -> None:
-    cap = capacity([level(*lv) for lv in levels], Slo(min_user_tps=20))
+    cap = capacity([level(*lv) for lv in levels], RequestSlo(min_user_tps=20))
     assert (cap.users, cap.note) == (users, note)

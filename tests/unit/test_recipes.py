@@ -4,9 +4,12 @@ from pathlib import Path
 
 import pytest
 
+from qexplore import paths
 from qexplore.errors import RecipeError
+from qexplore.loadtest.workloads import BUILTIN
 from qexplore.recipes import load_recipe, parse_recipe
 from qexplore.recipes.load import format_path
+from qexplore.recipes.resolve import BUILTIN_PROMPTS, DEMO_FILES, DEMO_TASKS
 
 pytestmark = pytest.mark.unit
 RECIPES = Path(__file__).parents[2] / "recipes"
@@ -115,3 +118,41 @@ def test_format_path() -> None:
     assert format_path(("variants", 1, "scheme")) == "variants[1].scheme"
     assert format_path(("workloads", 0, "concurrency", 2)) == "workloads[0].concurrency[2]"
     assert format_path(()) == ""
+
+
+def test_every_name_is_resolved_once_against_the_recipe_folder(tmp_path: Path) -> None:
+    (tmp_path / "models" / "base").mkdir(parents=True)
+    (tmp_path / "r.yaml").write_text("""
+name: r
+model: {path: models/base, tokenizer: org/tokenizer}
+calibration: {path: data/cal.jsonl}
+variants:
+  - {name: bf16, scheme: baseline}
+  - {name: int8, scheme: W8A8}
+  - {name: theirs, scheme: prequantized, checkpoint: org/model-w4a16}
+workloads:
+  - {name: a, prompts: short}
+  - {name: b, prompts: "@demo/prompts.jsonl"}
+  - {name: c, prompts: ../elsewhere.jsonl}
+eval: {include_path: tasks, tasks: [t]}
+""")
+    r = load_recipe(tmp_path / "r.yaml").resolved
+    assert r.model == str(tmp_path / "models" / "base") and not r.demo_model
+    assert r.tokenizer == "org/tokenizer"  # not a folder here: a hub id
+    assert r.calibration_files == {"int8": tmp_path / "data" / "cal.jsonl"}
+    assert r.checkpoints == {"theirs": "org/model-w4a16"}
+    assert r.prompts == {"a": "short", "b": str(DEMO_FILES / "prompts.jsonl"),
+                         "c": str(tmp_path / ".." / "elsewhere.jsonl")}
+    assert r.include_path == str(tmp_path / "tasks")
+    assert r.target_spec == "cpu"
+
+
+def test_the_demo_model_resolves_to_its_folder_and_its_tasks() -> None:
+    r = load_recipe(RECIPES / "demo-cpu.yaml").resolved
+    assert r.demo_model and r.model == r.tokenizer == str(paths.demo_model_dir())
+    assert r.include_path == str(DEMO_TASKS)
+    assert r.calibration_files["int8-w8a8"] == DEMO_FILES / "calibration.jsonl"
+
+
+def test_the_builtin_prompt_names_are_the_load_testers() -> None:
+    assert set(BUILTIN_PROMPTS) == {*BUILTIN, "random"}

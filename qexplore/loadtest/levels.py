@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from qexplore.loadtest.client import Target, payload, send
+from qexplore.loadtest.client import Endpoint, payload, send
 from qexplore.loadtest.records import RequestRecord
 
 
@@ -76,7 +76,7 @@ Check = Callable[[], None]
 
 
 async def run_levels(
-    target: Target, shape: RequestShape, levels: Sequence[LevelPlan],
+    target: Endpoint, shape: RequestShape, levels: Sequence[LevelPlan],
     on_progress: OnProgress | None = None, sampler: Sampler | None = None,
     check: Check | None = None, on_level: Callable[[LevelPlan, list[RequestRecord], Any], None]
     | None = None,
@@ -109,7 +109,7 @@ def _shuffled(shape: RequestShape) -> list[Any]:
     return items
 
 
-async def _run_level(session: aiohttp.ClientSession, target: Target, shape: RequestShape,
+async def _run_level(session: aiohttp.ClientSession, target: Endpoint, shape: RequestShape,
                      lv: LevelPlan, prompts: itertools.cycle[Any], t0: float,
                      on_progress: OnProgress | None, sampler: Sampler | None
                      ) -> tuple[list[RequestRecord], dict[str, Any] | None]:
@@ -131,7 +131,7 @@ async def _run_level(session: aiohttp.ClientSession, target: Target, shape: Requ
     return records, (await telemetry if telemetry else None)
 
 
-async def _closed_loop(session: aiohttp.ClientSession, target: Target, lv: LevelPlan,
+async def _closed_loop(session: aiohttp.ClientSession, target: Endpoint, lv: LevelPlan,
                        body: Callable[[], dict[str, Any]], t0: float,
                        on_progress: OnProgress | None) -> list[RequestRecord]:
     counter = itertools.count()
@@ -148,7 +148,7 @@ async def _closed_loop(session: aiohttp.ClientSession, target: Target, lv: Level
     return sorted(records, key=lambda r: r.index)
 
 
-async def _open_loop(session: aiohttp.ClientSession, target: Target, lv: LevelPlan,
+async def _open_loop(session: aiohttp.ClientSession, target: Endpoint, lv: LevelPlan,
                      body: Callable[[], dict[str, Any]], t0: float,
                      on_progress: OnProgress | None) -> list[RequestRecord]:
     assert lv.rate is not None

@@ -1,0 +1,116 @@
+"""The report's charts, drawn by matplotlib and inlined as SVG: no scripts, no network, text kept
+as text (matplotlib escapes it), every chart with a title, axis units and a legend.
+
+Each chart has its own id salt, so several of them can share one HTML page.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from html import escape
+
+import matplotlib as mpl
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+SIZE = (6.4, 3.6)  # inches
+_PROLOG = re.compile(r"^.*?(?=<svg)", re.S)
+_METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.S)
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line: ``(x, y)`` points, and optionally a band ``(lo, hi)`` per point, in the
+    points' x order (a confidence interval)."""
+
+    name: str
+    points: Sequence[tuple[float, float]]
+    band: Sequence[tuple[float, float]] | None = None
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A horizontal line on a chart: an SLO floor, a roofline bound."""
+
+    y: float
+    label: str
+
+
+@contextmanager
+def _figure(title: str, x_label: str, y_label: str) -> Iterator[tuple[Figure, Axes]]:
+    with mpl.rc_context({"svg.fonttype": "none", "text.parse_math": False, "font.size": 9,
+                         "axes.spines.top": False, "axes.spines.right": False,
+                         "svg.hashsalt": title}):
+        fig = Figure(figsize=SIZE, layout="constrained")
+        ax = fig.add_subplot()
+        ax.set(title=title, xlabel=x_label, ylabel=y_label)
+        ax.grid(alpha=0.3)
+        yield fig, ax
+
+
+def _svg(fig: Figure) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    svg = _METADATA.sub("", _PROLOG.sub("", buf.getvalue(), count=1))
+    return svg.replace("<svg ", '<svg class="chart" role="img" ', 1)
+
+
+def nothing(title: str, why: str) -> str:
+    return f"<p>{escape(title)}: {escape(why)}.</p>"
+
+
+def line_chart(title: str, series: Sequence[Series], x_label: str, y_label: str,
+               bounds: Sequence[Bound] = ()) -> str:
+    """Lines over x (log scale when x spans 8× or more, as user counts do), with optional
+    bands and horizontal bounds."""
+    drawn = [s for s in series if s.points]
+    if not drawn:
+        return nothing(title, "nothing measured")
+    xs = [x for s in drawn for x, _ in s.points]
+    with _figure(title, x_label, y_label) as (fig, ax):
+        for s in drawn:
+            pts = sorted(s.points)
+            line, = ax.plot([x for x, _ in pts], [y for _, y in pts], marker="o", label=s.name)
+            if s.band:
+                ax.fill_between([x for x, _ in pts], [lo for lo, _ in s.band],
+                                [hi for _, hi in s.band], color=line.get_color(), alpha=0.2)
+        for b in bounds:
+            ax.axhline(b.y, color="#444", linestyle="--", linewidth=1, label=b.label)
+        if min(xs) > 0 and max(xs) / min(xs) >= 8:
+            ax.set_xscale("log")
+        ax.set_xticks(sorted(set(xs)), [f"{x:g}" for x in sorted(set(xs))])
+        ax.set_ylim(bottom=0)
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+        return _svg(fig)
+
+
+def scatter(title: str, points: Sequence[tuple[str, float | None, float | None, bool]],
+            x_label: str, y_label: str) -> str:
+    """Named points ``(name, x, y, on_front)``: front points filled, dominated ones hollow."""
+    shown = [(n, x, y, f) for n, x, y, f in points if x is not None and y is not None]
+    if not shown:
+        return nothing(title, "needs both speed and accuracy measured")
+    with _figure(title, x_label, y_label) as (fig, ax):
+        for i, (name, x, y, front) in enumerate(shown):
+            color = f"C{i % 10}"
+            ax.scatter([x], [y], s=60, color=color if front else "white", edgecolors=color,
+                       linewidths=2, label=name + ("" if front else " (dominated)"), zorder=3)
+        ax.margins(0.15)
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+        return _svg(fig)
+
+
+def bars(title: str, values: dict[str, tuple[float, float | None]], y_label: str) -> str:
+    """One bar per name, ``(value, stderr)``, with ±stderr error bars."""
+    if not values:
+        return nothing(title, "nothing measured")
+    names = list(values)
+    with _figure(title, "variant", y_label) as (fig, ax):
+        ax.bar(names, [v for v, _ in values.values()],
+               yerr=[e or 0.0 for _, e in values.values()], capsize=4,
+               color=[f"C{i % 10}" for i in range(len(names))])
+        return _svg(fig)

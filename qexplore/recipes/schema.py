@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -211,6 +212,13 @@ class Recipe(Strict):
         self._base_dir = base_dir
         self._resolved = None
         return self
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False
+                   ) -> Recipe:
+        """A copy, resolved again on first use (its variants or paths may differ)."""
+        copy = super().model_copy(update=update, deep=deep)
+        copy._resolved = None
+        return copy
 
     @property
     def resolved(self) -> Resolved:

@@ -65,3 +65,25 @@ def test_doctor_shows_the_isa_and_each_scheme_on_this_cpu() -> None:
     w4a16 = next(line for line in r.stdout.splitlines() if " W4A16 " in line)
     assert ("✓" in w4a16) == has_avx512()
     assert "✓ W4A8" in r.stdout
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_a_dry_run_shows_the_plan_a_run_would_execute(allow: bool, tmp_path: Path) -> None:
+    # W4A16 on vLLM's AVX2 path (forced, so on any CPU): the plan refuses it; a dry run says a
+    # real run would stop there, or, with --allow-unsupported, that it would run it anyway.
+    recipe = tmp_path / "w4a16.yaml"
+    recipe.write_text(DEMO_RECIPE.read_text().replace("scheme: W4A8", "scheme: W4A16")
+                      .replace("int4-w4a8", "int4-w4a16"))
+    env = {**os.environ, "QEXPLORE_CPU_ISA": "avx2", "QEXPLORE_STORE": str(tmp_path / "s.db"),
+           "COLUMNS": "250"}
+    r = subprocess.run([*QEXPLORE, "sweep", str(recipe), "--dry-run",
+                        *(["--allow-unsupported"] if allow else [])],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr
+    assert next(line.split()[:3] for line in r.stdout.splitlines() if "int4-w4a16" in line) == [
+        "int4-w4a16", "W4A16", "unsupported"]
+    refusal = "variants[2].scheme: int4-w4a16: W4A16 cannot be served on this CPU"
+    assert (f"runs although unsupported: {refusal}" in r.stdout) == allow
+    assert (f"a real run would stop here: {refusal}" in r.stdout) == (not allow)
+    assert "nothing recorded yet for this recipe" in r.stdout
+    assert not (tmp_path / "s.db").exists()  # a dry run records nothing

@@ -57,7 +57,7 @@ def problems(text: str) -> list[str]:
         ("concurrency: [1, 4, 16]", "concurrency: [1, -4, 16]",
          "workloads[0].concurrency[1]: Input should be greater than 0"),
         ("name: int4-w4a8", "name: bf16", "variants[2].name: duplicate variant name 'bf16'"),
-        ("max_tokens: 64", "max_tokens: many",
+        ("max_tokens: 32", "max_tokens: many",
          "workloads[0].max_tokens: Input should be a valid integer, "
          "unable to parse string as an integer"),
         ("target: cpu", "target: rtx3909", "target: unknown target 'rtx3909' — did you mean 'RTX3090'?"),
@@ -69,7 +69,7 @@ def test_each_problem_names_its_field_path(old: str, new: str, expected: str) ->
 
 
 def test_several_problems_are_all_reported() -> None:
-    text = DEMO.replace("scheme: W4A8", "scheme: W4A61").replace("max_tokens: 64", "max_tokens: 0")
+    text = DEMO.replace("scheme: W4A8", "scheme: W4A61").replace("max_tokens: 32", "max_tokens: 0")
     assert len(problems(text)) == 2
 
 
@@ -111,7 +111,7 @@ def test_scheme_names_are_case_insensitive_and_canonicalised() -> None:
 def test_tasks_may_be_plain_names() -> None:
     r = parse_recipe(DEMO)
     assert [t.name for t in r.eval.tasks] == ["demo_add_mc", "demo_add_gen", "demo_ppl"]
-    assert r.eval.tasks[0].limit is None and r.eval.limit == 100
+    assert r.eval.tasks[0].limit is None and r.eval.limit == 50
 
 
 def test_format_path() -> None:
@@ -156,3 +156,11 @@ def test_the_demo_model_resolves_to_its_folder_and_its_tasks() -> None:
 
 def test_the_builtin_prompt_names_are_the_load_testers() -> None:
     assert set(BUILTIN_PROMPTS) == {*BUILTIN, "random"}
+
+
+def test_a_copy_with_other_variants_is_resolved_again() -> None:
+    demo = load_recipe(RECIPES / "demo-cpu.yaml")
+    assert "int8-w8a8" in demo.resolved.calibration_files
+    w8 = demo.variants[1].model_copy(update={"name": "w8-other"})
+    copy = demo.model_copy(update={"variants": [demo.variants[0], w8]})
+    assert list(copy.resolved.calibration_files) == ["w8-other"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from qexplore.errors import QexploreError, RecipeError
+from qexplore.errors import QexploreError, RecipeError, ServerError
 from qexplore.evaluate.run import EvalJob, TaskSpec, check_tasks, evaluate
 from qexplore.loadtest.client import Endpoint
 from qexplore.loadtest.levels import LevelPlan, Progress, RequestShape, level_plans
@@ -198,6 +198,21 @@ def serve_variant(recipe: Recipe, name: str, run_dir: Path, on_line: OnLine | No
     return v, variant_server(recipe, v, build, run_dir)
 
 
+def _death(server: Server, recs: list[RequestRecord], grace_s: float = 2.0
+           ) -> ServerError | None:
+    """The error of a server that is gone, None while it lives. When requests of the level
+    failed, the server is given ``grace_s`` to show that it died (its guard to exit)."""
+    deadline = time.monotonic() + (grace_s if any(not r.ok for r in recs) else 0.0)
+    while True:
+        try:
+            server.check_alive("a load level")
+            if time.monotonic() >= deadline:
+                return None
+        except ServerError as e:
+            return e
+        time.sleep(0.1)
+
+
 class _VariantRun:
     """One variant's part of a sweep (resumes from what the store holds)."""
 
@@ -217,9 +232,10 @@ class _VariantRun:
             self.obs.variant_done(self.v.name, "ok", "already measured")
             return "ok"
         self.record(status="running", error=None)
+        done = {(lv.workload, lv.summary.concurrency) for lv in stored.levels
+                if lv.variant == self.v.name and lv.measured}
         try:
-            self._measure(row, {(lv.workload, lv.summary.concurrency) for lv in stored.levels
-                                if lv.variant == self.v.name})
+            self._measure(row, done)
         except QexploreError as e:
             self.record(status="failed", error="\n".join(e.lines()))
             self.obs.variant_done(self.v.name, "failed", e.lines()[0])
@@ -238,6 +254,11 @@ class _VariantRun:
         levels = [] if self.opts.skip_loadtest else self._levels_to_measure(done)
         need_eval = bool(self.recipe.eval.tasks) and not self.opts.skip_eval and not (
             row and row.eval)
+        if not levels and not need_eval and row and row.status == "failed":
+            # Everything is recorded, yet it failed after: measure it again in full rather
+            # than turn it ok without a new measurement.
+            levels = [] if self.opts.skip_loadtest else self._levels_to_measure(set())
+            need_eval = bool(self.recipe.eval.tasks) and not self.opts.skip_eval
         if not levels and not need_eval:
             return
         self.obs.stage(self.v.name, "serve", "starting the server")
@@ -271,7 +292,11 @@ class _VariantRun:
         def on_level(summary: LevelSummary, recs: list[RequestRecord]) -> None:
             raw = write_raw(recs, self.run_dir / "raw" / self.v.name /
                             f"{w.name}-c{summary.concurrency}.parquet")
-            self.store.add_level(self.run_id, self.v.name, w.name, summary.as_dict(), str(raw))
+            died = _death(server, recs)  # a level its server did not survive: no measurement
+            self.store.add_level(self.run_id, self.v.name, w.name, summary.as_dict(), str(raw),
+                                 "interrupted" if died else "ok")
+            if died:
+                raise died
             self.obs.level_done(self.v.name, summary)
 
         self.obs.stage(self.v.name, "loadtest", w.name)

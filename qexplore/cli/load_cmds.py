@@ -71,6 +71,10 @@ def loadtest(
     from qexplore.serve.telemetry import MetricsSampler
 
     users = sorted(set(number_list(concurrency, int, "integers")))
+    if not rate and requests < users[-1]:
+        raise typer.BadParameter(f"{requests} requests cannot keep {users[-1]} users busy; a "
+                                 "closed-loop level needs at least as many requests as users",
+                                 param_hint="--requests")
     levels = level_plans(users, requests, warmup, number_list(rate, float, "numbers") if rate else [])
     api = api or ("completions" if workload == "random" else "chat")
     if api not in ("chat", "completions"):

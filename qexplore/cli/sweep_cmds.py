@@ -168,14 +168,17 @@ def compare(
                                                        "user tok/s drops more than this, %.")] = 10.0,
     max_latency_rise: Annotated[float, typer.Option(help="Regression if TTFT p99 rises more than "
                                                     "this, %.")] = 25.0,
+    allow_missing: Annotated[bool, typer.Option(help="Pass levels and evaluations of RUN_A that "
+                                                "RUN_B lacks (reported either way).")] = False,
     store: StoreOpt = None,
 ) -> None:
-    """Compare two runs per variant; exit 1 on a regression (significant accuracy drop, or a
-    speed/latency change beyond the thresholds), so a nightly job can gate on it."""
+    """Compare two runs per variant; exit 1 on a regression (significant accuracy drop, a
+    speed/latency change beyond the thresholds, more failed requests, or a level or evaluation
+    missing from RUN_B), so a nightly job can gate on it."""
     from qexplore.results.compare import Thresholds, compare_runs
 
     a, b = _load(store, run_a, run_b)
-    deltas = compare_runs(a, b, Thresholds(max_throughput_drop, max_latency_rise))
+    deltas = compare_runs(a, b, Thresholds(max_throughput_drop, max_latency_rise, allow_missing))
     _show_deltas(deltas, run_a, run_b)
     bad = [d for d in deltas if d.regression]
     if bad:

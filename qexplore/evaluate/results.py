@@ -45,8 +45,10 @@ def _num(v: Any) -> float | None:
     return None
 
 
-def load_samples(sample_dir: Path, task: str) -> dict[int, dict[str, Any]]:
-    """Per-sample metric values of one task, by doc id."""
+def load_samples(sample_dir: Path, task: str, flt: str | None = None
+                 ) -> dict[int, dict[str, Any]]:
+    """Per-sample metric values of one task under one filter (lm-eval logs a row per filter
+    and doc), by doc id. Without ``flt``, every row (a task with one filter)."""
     path = sample_dir / f"{task}.jsonl"
     rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-    return {int(r["doc_id"]): r["metrics"] for r in rows}
+    return {int(r["doc_id"]): r["metrics"] for r in rows if flt is None or r.get("filter") == flt}

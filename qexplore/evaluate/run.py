@@ -147,20 +147,25 @@ def sample_value(v: Any) -> float:
 
 
 def paired_comparisons(base: EvalResult, variant: EvalResult) -> dict[str, dict[str, Comparison]]:
-    """Per task and metric: recovery, paired p-value and verdict against the baseline."""
+    """Per task and metric: recovery, paired p-value and verdict against the baseline, each
+    metric over its own filter's samples."""
     out: dict[str, dict[str, Comparison]] = {}
     for task, metrics in variant.tasks.items():
         if task not in base.tasks:
             continue
-        b_rows = load_samples(base.samples_dir, task)
-        v_rows = load_samples(variant.samples_dir, task)
         for metric, v in metrics.items():
-            name = metric.split(",")[0]
-            bs = {i: sample_value(m[name]) for i, m in b_rows.items() if name in m}
-            vs = {i: sample_value(m[name]) for i, m in v_rows.items() if name in m}
-            hib = higher_is_better(variant.raw, task, name)
-            binary = name not in ROLLING and set(bs.values()) | set(vs.values()) <= {0.0, 1.0}
-            out.setdefault(task, {})[metric] = paired_test(
-                metric, base.tasks[task].get(metric, {}).get("value"), v["value"], bs, vs,
-                hib if name not in ROLLING else False, binary)
+            out.setdefault(task, {})[metric] = _paired(base, variant, task, metric, v)
     return out
+
+
+def _paired(base: EvalResult, variant: EvalResult, task: str, metric: str, v: dict[str, Any]
+            ) -> Comparison:
+    name, flt = metric.split(",")[0], v.get("filter")
+    bs = {i: sample_value(m[name]) for i, m in load_samples(base.samples_dir, task, flt).items()
+          if name in m}
+    vs = {i: sample_value(m[name]) for i, m in load_samples(variant.samples_dir, task, flt).items()
+          if name in m}
+    hib = higher_is_better(variant.raw, task, name)
+    binary = name not in ROLLING and set(bs.values()) | set(vs.values()) <= {0.0, 1.0}
+    return paired_test(metric, base.tasks[task].get(metric, {}).get("value"), v["value"], bs, vs,
+                       hib if name not in ROLLING else False, binary)

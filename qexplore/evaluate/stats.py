@@ -7,7 +7,6 @@ The verdict is ``same`` unless p < alpha, then ``better`` or ``worse`` by the di
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,13 +15,13 @@ ALPHA = 0.05
 
 def mcnemar_p(base: Sequence[bool], variant: Sequence[bool]) -> float:
     """Two-sided exact McNemar p-value: binomial test on the pairs where the two disagree."""
+    from scipy.stats import binomtest
+
     b = sum(1 for x, y in zip(base, variant, strict=True) if x and not y)  # variant lost it
     c = sum(1 for x, y in zip(base, variant, strict=True) if y and not x)  # variant won it
-    n = b + c
-    if n == 0:
+    if b + c == 0:
         return 1.0
-    tail = sum(math.comb(n, k) for k in range(min(b, c) + 1)) / float(1 << n)
-    return min(1.0, 2 * tail)
+    return min(1.0, float(binomtest(min(b, c), b + c, 0.5).pvalue))
 
 
 def paired_bootstrap_p(base: Sequence[float], variant: Sequence[float], iters: int = 10_000,
@@ -56,9 +55,11 @@ class Comparison:
 
 def recovery(base: float | None, variant: float | None, higher_is_better: bool) -> float | None:
     """variant / baseline for higher-is-better metrics, baseline / variant otherwise."""
-    if base is None or variant is None or base == 0 or variant == 0:
+    if base is None or variant is None:
         return None
-    return variant / base if higher_is_better else base / variant
+    if higher_is_better:
+        return None if base == 0 else variant / base
+    return None if variant == 0 else base / variant
 
 
 def paired_test(metric: str, base_value: float | None, variant_value: float | None,
@@ -78,3 +79,26 @@ def paired_test(metric: str, base_value: float | None, variant_value: float | No
     return Comparison(metric, base_value, variant_value,
                       recovery(base_value, variant_value, higher_is_better), p, verdict, test,
                       len(ids))
+
+
+def holm(p_values: Sequence[float], alpha: float = ALPHA) -> list[bool]:
+    """Which of a family of hypotheses Holm–Bonferroni rejects, keeping the chance of any
+    false rejection in the family at most ``alpha``."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    rejected = [False] * len(p_values)
+    for rank, i in enumerate(order):
+        if p_values[i] > alpha / (len(p_values) - rank):
+            break
+        rejected[i] = True
+    return rejected
+
+
+def family_verdict(comparisons: Sequence[Comparison], alpha: float = ALPHA) -> str | None:
+    """One verdict over a family of tests (a variant's primary metric per task): ``worse`` if a
+    test Holm rejects went against the variant, else ``better`` if one went for it, else
+    ``same``; None for an empty family."""
+    if not comparisons:
+        return None
+    kept = [c.verdict for c, r in zip(comparisons, holm([c.p_value for c in comparisons], alpha),
+                                      strict=True) if r]
+    return "worse" if "worse" in kept else ("better" if "better" in kept else "same")

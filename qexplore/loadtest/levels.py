@@ -158,9 +158,11 @@ async def _open_loop(session: aiohttp.ClientSession, target: Endpoint, lv: Level
     records: list[RequestRecord] = []
 
     async def one(i: int) -> None:
-        async with slots:
-            rec = await send(session, target, body(), RequestRecord(lv.concurrency, i, 0.0,
-                                                                    rate=lv.rate), t0)
+        arrived = time.perf_counter()
+        async with slots:  # the client's cap on requests in flight: arrivals may queue here
+            queued = time.perf_counter() - arrived
+            rec = await send(session, target, body(), RequestRecord(
+                lv.concurrency, i, 0.0, rate=lv.rate, queued=queued), t0)
         records.append(rec)
         _advance(progress, rec, on_progress)
 

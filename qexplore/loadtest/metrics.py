@@ -14,9 +14,12 @@ Per level (``sent`` = every measured request, failed ones included):
     user_tps        mean, p50 and p1 (the slowest 1 %) over *all sent* requests, a failed
                     request counting as a user who got 0 tok/s — failures never vanish
     ttft/tpot/itl/e2e  p50, p90, p99 in milliseconds over completed requests
+    queue           open loop only: p50/p90/p99 ms an arrival waited for a free slot under the
+                    client's cap on requests in flight (kept apart, as vLLM's bench does)
     failed, error_rate = failed / sent
     goodput         share of sent requests that completed and met the SLO
-Capacity: the largest level whose slowest-1 % user_tps ≥ the SLO floor with no errors.
+Capacity: the largest level whose slowest-1 % user_tps ≥ the SLO floor with no errors (and,
+with a TTFT ceiling, TTFT p99 at most the ceiling).
 
 Percentiles interpolate linearly between order statistics (numpy's default, as vLLM's own
 benchmark does).
@@ -111,6 +114,7 @@ class LevelSummary(BaseModel):
     errors: dict[str, int] = Field(default_factory=dict)
     rate: float | None = None
     telemetry: dict[str, Any] | None = None
+    queue_ms: Latency | None = None  # open loop: waits for a free slot in the client
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump()
@@ -154,6 +158,7 @@ def summarize_level(records: Sequence[RequestRecord], slo: RequestSlo = RequestS
         goodput=sum(meets_slo(r, slo) for r in records) / len(records),
         errors=errors,
         rate=records[0].rate,
+        queue_ms=_latency([r.queued for r in records]) if records[0].rate else None,
     )
 
 
@@ -171,16 +176,24 @@ def capacity_at(levels_p1: Mapping[int, float | None], floor: float) -> int | No
     return max(passing) if passing else None
 
 
-def levels_p1(levels: Sequence[LevelSummary]) -> dict[int, float | None]:
-    """Closed-loop levels as users → slowest-1 % user tok/s (None where requests failed)."""
-    return {lv.concurrency: (lv.user_tps.p1 if lv.failed == 0 else None)
+def levels_p1(levels: Sequence[LevelSummary], max_ttft_ms: float | None = None
+              ) -> dict[int, float | None]:
+    """Closed-loop levels as users → slowest-1 % user tok/s; None where requests failed or
+    TTFT p99 is above ``max_ttft_ms`` (such a level never passes the SLO)."""
+    return {lv.concurrency: (lv.user_tps.p1 if lv.failed == 0 and within_ttft(lv, max_ttft_ms)
+                             else None)
             for lv in levels if lv.rate is None}
+
+
+def within_ttft(lv: LevelSummary, max_ttft_ms: float | None) -> bool:
+    """Whether the level's TTFT p99 is within the ceiling (always, without one)."""
+    return max_ttft_ms is None or (lv.ttft_ms.p99 is not None and lv.ttft_ms.p99 <= max_ttft_ms)
 
 
 def capacity(levels: Sequence[LevelSummary], slo: RequestSlo = RequestSlo()) -> Capacity:
     """:func:`capacity_at` the SLO floor, with the next measured level and a sentence."""
     ordered = sorted((lv for lv in levels if lv.rate is None), key=lambda lv: lv.concurrency)
-    best = capacity_at(levels_p1(ordered), slo.min_user_tps)
+    best = capacity_at(levels_p1(ordered, slo.max_ttft_ms), slo.min_user_tps)
     above = [lv.concurrency for lv in ordered if best is None or lv.concurrency > best]
     nxt = min(above) if above else None
     if best is None:

@@ -25,6 +25,7 @@ class RequestRecord:
     chunk_times: list[float] = field(default_factory=list)
     error: str | None = None
     rate: float | None = None  # open-loop request rate, when the level was open-loop
+    queued: float = 0.0  # open loop: seconds from its arrival to a free slot, before ``start``
 
     @property
     def ok(self) -> bool:

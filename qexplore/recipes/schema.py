@@ -148,6 +148,15 @@ class Workload(Strict):
             raise ValueError("concurrency levels must be unique")
         return sorted(v)
 
+    def problems(self, path: str) -> list[str]:
+        """Values that cannot work together, one ``path.field: problem`` line each."""
+        users = max(self.concurrency)
+        if self.requests < users:
+            return [f"{path}.requests: {self.requests} requests cannot keep {users} users busy "
+                    f"(workloads[].concurrency); a closed-loop level needs at least as many "
+                    "requests as users"]
+        return []
+
 
 class EvalTask(Strict):
     name: str = Field(description="lm-eval task name (or a task defined under include_path).")
@@ -255,6 +264,8 @@ class Recipe(Strict):
                     f"variants[{i}].calibration: scheme {v.scheme} needs calibration data "
                     "(set it here or in the top-level 'calibration')"
                 )
+        for i, w in enumerate(self.workloads):
+            problems += w.problems(f"workloads[{i}]")
         if problems:
             raise ValueError("\n".join(problems))
         return self

@@ -81,6 +81,14 @@ class Constraints:
     users: int
     min_user_tps: float
     max_accuracy_drop_pct: float
+    max_ttft_ms: float | None = None
+
+
+def at(row: VariantRow, c: Constraints) -> str:
+    """Where a row was judged: the users asked about, or the measured level used for them."""
+    if row.at_users is None or row.at_users == c.users:
+        return f"at {c.users} users"
+    return f"at {row.at_users} users (the smallest measured level ≥ {c.users})"
 
 
 @dataclass
@@ -101,15 +109,19 @@ def _blockers(row: VariantRow, c: Constraints) -> list[str]:
     if not row.ok:
         return [f"failed ({(row.error or 'no reason recorded').splitlines()[0]})"]
     out = []
-    p1 = row.user_tps_p1
+    p1, ttft = row.user_tps_p1, row.ttft_ms_p99
     if p1 is None:
-        out.append(f"not measured at {c.users} users")
+        out.append(f"not measured at {c.users} users or more")
     elif p1 < c.min_user_tps:
-        out.append(f"too slow at {c.users} users: slowest-1% user gets {p1:.1f} tok/s "
+        out.append(f"too slow {at(row, c)}: slowest-1% user gets {p1:.1f} tok/s "
                    f"< {c.min_user_tps:g}")
+    if c.max_ttft_ms is not None and ttft is not None and ttft > c.max_ttft_ms:
+        out.append(f"TTFT p99 {ttft:,.0f} ms {at(row, c)} exceeds the {c.max_ttft_ms:g} ms ceiling")
     if row.failed_requests:
-        out.append(f"{row.failed_requests} failed requests at {c.users} users")
+        out.append(f"{row.failed_requests} failed requests {at(row, c)}")
     rec = row.recovery_pct
+    if rec is None and row.accuracy_verdict == "worse":
+        out.append("accuracy significantly worse than the baseline's")
     if rec is not None and 100 - rec > c.max_accuracy_drop_pct:
         significant = " (significant)" if row.accuracy_verdict == "worse" else ""
         out.append(f"accuracy loss {100 - rec:.1f}%{significant} exceeds the "
@@ -130,7 +142,7 @@ def recommend(rows: Sequence[VariantRow], c: Constraints) -> Recommendation:
     best = min(fine, key=lambda r: (-(r.user_tps_p1 or 0.0), _or_inf(r.weights_gb)))
     reasons = {r.variant: "; ".join(blockers[r.variant]) or _slower(r, best, c)
                for r in rows if r is not best}
-    summary = (f"Deploy {best.variant} ({best.scheme}): at {c.users} users the slowest 1% get "
+    summary = (f"Deploy {best.variant} ({best.scheme}): {at(best, c)} the slowest 1% get "
                f"{best.user_tps_p1:.1f} tok/s (≥ {c.min_user_tps:g}), {best.output_tps or 0:.0f} "
                f"tok/s in total" + _accuracy_phrase(best) + ".")
     return Recommendation(best.variant, reasons, summary)
@@ -141,14 +153,15 @@ def _or_inf(x: float | None) -> float:
 
 
 def _slower(row: VariantRow, best: VariantRow, c: Constraints) -> str:
-    why = (f"meets the constraints but is slower at {c.users} users "
+    why = (f"meets the constraints but is slower {at(row, c)} "
            f"({row.user_tps_p1:.1f} vs {best.user_tps_p1:.1f} tok/s for the slowest 1%)")
     return why + ", and is dominated" if row.pareto is False else why
 
 
 def _accuracy_phrase(row: VariantRow) -> str:
     if row.recovery_pct is None:
-        return ", accuracy not measured"
+        return (", accuracy not measured" if row.accuracy_verdict is None else
+                f", accuracy {row.accuracy_verdict} vs the baseline (recovery undefined)")
     return f", {row.recovery_pct:.1f}% of the baseline's accuracy"
 
 

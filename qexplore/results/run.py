@@ -88,6 +88,11 @@ class StoredLevel(BaseModel):
     workload: str
     summary: LevelSummary
     raw_path: str | None = None
+    status: str = "ok"  # 'interrupted': its server died under it; kept, never judged
+
+    @property
+    def measured(self) -> bool:
+        return self.status == "ok"
 
     @property
     def key(self) -> tuple[str, int, float | None]:
@@ -146,8 +151,8 @@ class StoredRun(BaseModel):
     def closed_loop(self, variant: str, workload: str | None = None) -> list[LevelSummary]:
         """A variant's closed-loop levels (primary workload by default), by users."""
         w = workload or self.primary_workload()
-        rows = [lv.summary for lv in self.levels
-                if lv.variant == variant and lv.workload == w and lv.summary.rate is None]
+        rows = [lv.summary for lv in self.levels if lv.variant == variant and lv.workload == w
+                and lv.measured and lv.summary.rate is None]
         return sorted(rows, key=lambda s: s.concurrency)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from qexplore.errors import RecipeError, StoreError
 from qexplore.registry import suggest
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_PATH = Path("reports") / "qexplore.db"
 
 MIGRATIONS: list[tuple[str, str]] = [
@@ -40,6 +40,11 @@ MIGRATIONS: list[tuple[str, str]] = [
             summary TEXT NOT NULL, raw_path TEXT, recorded_at REAL NOT NULL,
             PRIMARY KEY (run_id, variant, workload, concurrency, rate));
         CREATE INDEX runs_by_recipe ON runs(recipe_hash, started_at);
+    """),
+    # A level cut short by its server dying is kept (with its partial records) but is not a
+    # measurement: 'interrupted' levels are measured again on resume and never judged.
+    ("002_level_status", """
+        ALTER TABLE levels ADD COLUMN status TEXT NOT NULL DEFAULT 'ok';
     """),
 ]
 
@@ -164,11 +169,15 @@ class Store:
 
     # ---------------------------------------------------------------- levels
     def add_level(self, run_id: str, variant: str, workload: str, summary: dict[str, Any],
-                  raw_path: str | None) -> None:
+                  raw_path: str | None, status: str = "ok") -> None:
+        """Record a level (replacing an earlier one of the same key); ``status`` is 'ok' for a
+        measurement, 'interrupted' for a level whose server died under it."""
         with self.tx() as db:
-            db.execute("INSERT OR REPLACE INTO levels VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            db.execute("INSERT OR REPLACE INTO levels (run_id, variant, workload, concurrency, "
+                       "rate, summary, raw_path, recorded_at, status) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        (run_id, variant, workload, summary["concurrency"], summary.get("rate") or 0,
-                        json.dumps(summary), raw_path, time.time()))
+                        json.dumps(summary), raw_path, time.time(), status))
 
     def levels(self, run_id: str, variant: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT * FROM levels WHERE run_id = ?" + (" AND variant = ?" if variant else "")

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from qexplore.evaluate.stats import family_verdict
 from qexplore.loadtest.metrics import capacity_at, levels_p1
 from qexplore.results.pareto import (
     COLUMNS,
@@ -19,15 +20,12 @@ from qexplore.results.pareto import (
 )
 from qexplore.results.run import StoredRun, StoredVariant
 
-VERDICT_RANK = {"worse": 3, "better": 2, "same": 1}
-
 
 def variant_rows(run: StoredRun, users: int | None = None) -> list[VariantRow]:
     """One row per variant at ``users`` (default: the recipe's target; the largest measured
     level not above it), with its Pareto flag."""
     users = users or run.target_users()
-    floor = run.recipe.slo.min_user_tps
-    rows = [_row(run, v, users, floor) for v in run.variants]
+    rows = [_row(run, v, users) for v in run.variants]
     for row, flag in zip(rows, pareto_flags(rows), strict=True):
         row.pareto = flag
     return rows
@@ -44,15 +42,17 @@ def table_columns(rows: list[VariantRow]) -> list[str]:
     return COLUMNS + [f"recovery_{t}" for t in tasks]
 
 
-def _row(run: StoredRun, v: StoredVariant, users: int, floor: float) -> VariantRow:
+def _row(run: StoredRun, v: StoredVariant, users: int) -> VariantRow:
+    """The variant judged at the smallest measured level with at least ``users`` users (never
+    at a smaller one: a level below the load asked about proves nothing about it)."""
+    slo = run.recipe.slo
     levels = run.closed_loop(v.name)
-    at = [s for s in levels if s.concurrency <= users]
-    lv = at[-1] if at else None
-    p1s = levels_p1(levels)
+    lv = next((s for s in levels if s.concurrency >= users), None)
+    p1s = levels_p1(levels, slo.max_ttft_ms)
     row = VariantRow(
         v.name, v.scheme, v.status, v.reason, v.weights_gb,
         v.build.bits_per_weight if v.build else None,
-        capacity_users=capacity_at(p1s, floor), levels_p1=p1s,
+        capacity_users=capacity_at(p1s, slo.min_user_tps), levels_p1=p1s,
         kv_cache_tokens=v.server.kv_cache_tokens if v.server else None)
     if lv:
         row.at_users, row.user_tps_p1, row.output_tps = lv.concurrency, lv.user_tps.p1, lv.output_tps
@@ -69,15 +69,13 @@ def _add_accuracy(run: StoredRun, v: StoredVariant, row: VariantRow) -> None:
         row.recovery_pct, row.accuracy_verdict = 100.0, "baseline"
         return
     cmp = run.comparisons.get(v.name, {})
-    verdicts = []
-    for task in v.eval.tasks:
-        c = cmp.get(task, {}).get(v.eval.primary(task)[0])
-        if c and c.recovery is not None:
-            row.recovery_by_task[task] = 100 * c.recovery
-            verdicts.append(c.verdict)
+    primary = [c for task in v.eval.tasks if (c := cmp.get(task, {}).get(v.eval.primary(task)[0]))]
+    row.recovery_by_task = {task: 100 * c.recovery for task in v.eval.tasks
+                            if (c := cmp.get(task, {}).get(v.eval.primary(task)[0]))
+                            and c.recovery is not None}
     per_task = row.recovery_by_task.values()
     row.recovery_pct = sum(per_task) / len(per_task) if per_task else None
-    row.accuracy_verdict = max(verdicts, key=lambda x: VERDICT_RANK[x]) if verdicts else None
+    row.accuracy_verdict = family_verdict(primary)  # Holm over the tasks' primary metrics
 
 
 def recommendation(run: StoredRun, users: int | None = None, min_user_tps: float | None = None,
@@ -89,7 +87,7 @@ def recommendation(run: StoredRun, users: int | None = None, min_user_tps: float
     slo = run.recipe.slo
     users = users or run.target_users()
     c = Constraints(users, slo.min_user_tps if min_user_tps is None else min_user_tps,
-                    slo.max_accuracy_drop_pct if max_drop is None else max_drop)
+                    slo.max_accuracy_drop_pct if max_drop is None else max_drop, slo.max_ttft_ms)
     return recommend(variant_rows(run, users) if rows is None else rows, c)
 
 

@@ -16,6 +16,8 @@ variables (all optional):
     FAKE_BROKEN        "1": /health is fine, the first completion crashes the server (exit 1),
                        logging a crash shaped like vLLM's (see CRASH_LOG)
     FAKE_EXIT_AT_START "N": exit with code N during start-up, after logging an error
+    FAKE_DIE_AT        "N": the Nth completion (the start-up smoke request is the first) kills
+                       the server with SIGKILL, as the OOM killer would
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import asyncio
 import itertools
 import json
 import os
+import signal
 import sys
 import time
 from typing import Any
@@ -99,6 +102,8 @@ class Fake:
         if os.environ.get("FAKE_BROKEN") == "1":
             print(CRASH_LOG, flush=True)
             os._exit(1)
+        if n >= int(os.environ.get("FAKE_DIE_AT") or sys.maxsize):
+            os.kill(os.getpid(), signal.SIGKILL)
         if self.fault(n, "FAKE_HANG_EVERY"):
             await asyncio.sleep(3600)
         if self.fault(n, "FAKE_FAIL_EVERY"):

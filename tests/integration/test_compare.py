@@ -17,17 +17,20 @@ pytestmark = pytest.mark.integration
 QEXPLORE = [sys.executable, "-c", "from qexplore.cli.main import run; run()"]
 
 
-def add_run(store: Store, tmp: Path, run: str, correct: int, tps: float) -> None:
-    """A run with one variant whose demo_add_mc gets ``correct`` of 100 docs right."""
-    stored.add_run(store, run, stored.recipe(users=(4,), target_users=4))
-    store.upsert_variant(run, "int4", "W4A16", 0, status="ok",
-                         eval=stored.evaluation(tmp / run, "demo_add_mc", correct))
-    store.add_level(run, "int4", "short", stored.level(4, tps, 20.0, 50.0), None)
+def add_run(store: Store, tmp: Path, run: str, correct: int | None, tps: float,
+            failed: int = 0, users: tuple[int, ...] = (4,)) -> None:
+    """A run with one variant whose demo_add_mc gets ``correct`` of 100 docs right (None: not
+    evaluated), measured at ``users`` with ``failed`` of 10 requests failed."""
+    stored.add_run(store, run, stored.recipe(users=users, target_users=max(users)))
+    store.upsert_variant(run, "int4", "W4A16", 0, status="ok", eval=None if correct is None else
+                         stored.evaluation(tmp / run, "demo_add_mc", correct))
+    for u in users:
+        store.add_level(run, "int4", "short", stored.level(u, tps, 20.0, 50.0, failed), None)
     store.set_run_status(run, "complete")
 
 
-def compare(tmp: Path, a: str, b: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*QEXPLORE, "compare", a, b], capture_output=True, text=True,
+def compare(tmp: Path, a: str, b: str, *flags: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*QEXPLORE, "compare", a, b, *flags], capture_output=True, text=True,
                           env={**os.environ, "QEXPLORE_STORE": str(tmp / "s.db"), "COLUMNS": "250"})
 
 
@@ -36,6 +39,8 @@ def runs(tmp_path: Path) -> Path:
     store = Store(tmp_path / "s.db")
     add_run(store, tmp_path, "good", correct=90, tps=100.0)
     add_run(store, tmp_path, "bad", correct=60, tps=80.0)  # 30 docs lost, 20 % slower
+    add_run(store, tmp_path, "flaky", correct=90, tps=100.0, failed=2)  # same speed, 2 failed
+    add_run(store, tmp_path, "short", correct=None, tps=100.0, users=(1,))  # less measured
     store.close()
     return tmp_path
 
@@ -61,3 +66,18 @@ def test_an_unknown_run_id_is_bad_input_with_a_suggestion(runs: Path) -> None:
     missing = subprocess.run([*QEXPLORE, "report", "good"], capture_output=True, text=True,
                              env={**os.environ, "QEXPLORE_STORE": str(runs / "none.db")})
     assert missing.returncode == 2 and "no results store at" in missing.stderr
+
+
+def test_new_failed_requests_are_a_regression(runs: Path) -> None:
+    r = compare(runs, "good", "flaky")
+    assert r.returncode == 1
+    assert "1 regression(s): int4 (short@4 users: failed requests)" in r.stdout
+
+
+def test_what_the_new_run_lacks_fails_the_gate_unless_allowed(runs: Path) -> None:
+    r = compare(runs, "good", "short")
+    assert r.returncode == 1
+    assert "int4 (demo_add_mc: evaluation), int4 (short@4 users: level)" in r.stdout
+    allowed = compare(runs, "good", "short", "--allow-missing")
+    assert allowed.returncode == 0, allowed.stdout
+    assert "missing from the second (allowed)" in allowed.stdout

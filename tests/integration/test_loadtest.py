@@ -109,3 +109,17 @@ def test_cli_bad_concurrency_exits_2() -> None:
            "--endpoint", "http://127.0.0.1:9", "--model", "m", "--concurrency", "1,x"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "comma-separated list of integers" in r.stderr
+
+
+def test_open_loop_waits_for_a_slot_are_recorded(fake_vllm: Knobs, fake_spec: ServerSpec) -> None:
+    # 20 req/s into one slot of a server that takes ~0.3 s a request: arrivals queue in the
+    # client. The wait is kept apart from TTFT and E2E (which start when the request is sent).
+    fake_vllm(ttft_s=0.3)
+    with VllmServer(fake_spec) as server:
+        result = run(server, [LevelPlan(1, 8, rate=20.0), LevelPlan(1, 2)], api="completions")
+    open_loop, closed = result.levels
+    queued = [r.queued for r in result.records if r.rate]
+    assert queued[0] < 0.05 and max(queued) > 1.0  # the last ones waited for 7 earlier ones
+    assert open_loop.queue_ms is not None and open_loop.queue_ms.p99 > 1000
+    assert 250 < open_loop.ttft_ms.p50 < 600
+    assert closed.queue_ms is None  # closed-loop users never wait for a slot

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -9,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from qexplore.results.store import Store
+from qexplore.results.store import MIGRATIONS, Store
 
 pytestmark = pytest.mark.integration
 
 WRITER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from qexplore.results.store import Store
+    from qexplore.results.store import MIGRATIONS, Store
     store = Store(Path(sys.argv[1]))
     tag = sys.argv[2]
     for i in range(40):
@@ -30,8 +31,20 @@ WRITER = textwrap.dedent("""
 def test_migrations_are_recorded_once(tmp_path: Path) -> None:
     Store(tmp_path / "s.db").close()
     store = Store(tmp_path / "s.db")  # opening again applies nothing new
-    assert store.migrations() == ["001_initial"]
+    assert store.migrations() == ["001_initial", "002_level_status"]
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_store_of_the_first_schema_is_migrated_in_place(tmp_path: Path) -> None:
+    # A store written before levels had a status: its levels were all measurements.
+    db = sqlite3.connect(tmp_path / "s.db")
+    db.executescript(MIGRATIONS[0][1] + ";CREATE TABLE migrations (name TEXT PRIMARY KEY, "
+                     "applied_at REAL NOT NULL); INSERT INTO migrations VALUES ('001_initial', 0);"
+                     "INSERT INTO levels VALUES ('r', 'v', 'short', 4, 0, '{}', NULL, 0);")
+    db.close()
+    with Store(tmp_path / "s.db") as store:
+        assert store.migrations() == ["001_initial", "002_level_status"]
+        assert [r["status"] for r in store.levels("r")] == ["ok"]
 
 
 def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:

@@ -63,3 +63,12 @@ def test_validate_bad_input_exits_2_with_one_line_and_no_traceback(
     assert needle in r.stderr
     assert "Traceback" not in r.stderr + r.stdout
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_loadtest_refuses_fewer_requests_than_users() -> None:
+    # 8 users and 4 requests: the level would never reach 8 requests in flight.
+    r = qexplore("loadtest", "--endpoint", "http://127.0.0.1:9", "--model", "m",
+                 "--concurrency", "1,8", "--requests", "4")
+    assert r.returncode == 2
+    assert "4 requests cannot keep 8 users busy" in r.stderr
+    assert "Traceback" not in r.stderr + r.stdout

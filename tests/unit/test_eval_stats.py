@@ -1,9 +1,21 @@
 from __future__ import annotations
 
+import json
+import random
+
 import pytest
 
 from qexplore.evaluate.results import normalize
-from qexplore.evaluate.stats import mcnemar_p, paired_bootstrap_p, paired_test, recovery
+from qexplore.evaluate.run import EvalResult, paired_comparisons
+from qexplore.evaluate.stats import (
+    Comparison,
+    family_verdict,
+    holm,
+    mcnemar_p,
+    paired_bootstrap_p,
+    paired_test,
+    recovery,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -73,3 +85,59 @@ def test_local_tasks_need_no_hub_check(tmp_path) -> None:  # type: ignore[no-unt
     (tmp_path / "hub.yaml").write_text("task: needs_hub\ndataset_path: org/data\n")
     assert not local_tasks_only(["needs_hub"], str(tmp_path))
     assert not local_tasks_only(["demo_add_mc"], None)
+
+
+def test_mcnemar_holds_for_many_discordant_pairs() -> None:
+    # 1,100 discordant pairs, 600 lost vs 500 won. The normal approximation with continuity
+    # correction gives z = (100 - 1) / sqrt(1100) = 2.985, two-sided p = 0.0028.
+    base = [True] * 600 + [False] * 500
+    p = mcnemar_p(base, [not x for x in base])
+    assert 0.0024 < p < 0.0033
+    even = [True] * 25_000 + [False] * 25_000  # 50,000 pairs split evenly: no evidence at all
+    assert mcnemar_p(even, [not x for x in even]) == pytest.approx(1.0)
+
+
+def test_a_score_that_collapses_to_zero_has_zero_recovery() -> None:
+    assert recovery(0.9, 0.0, higher_is_better=True) == 0.0
+    assert recovery(0.0, 0.5, higher_is_better=True) is None  # no baseline to compare with
+
+
+def test_holm_keeps_one_small_p_among_many_from_calling_a_variant_worse() -> None:
+    def cmp(p: float, verdict: str) -> Comparison:
+        return Comparison("acc", 0.5, 0.4, 0.8, p, verdict, "mcnemar", 100)
+
+    noise = [cmp(0.2 + i / 100, "same") for i in range(56)]
+    assert family_verdict([cmp(0.01, "worse"), *noise]) == "same"  # 0.01 > 0.05 / 57
+    assert family_verdict([cmp(1e-5, "worse"), *noise]) == "worse"  # 1e-5 < 0.05 / 57
+    assert family_verdict([cmp(1e-5, "better"), cmp(0.06, "worse")]) == "better"
+    assert family_verdict([]) is None
+    assert holm([0.01, 0.04, 0.03]) == [True, False, False]  # 0.01 ≤ .05/3; 0.03 > .05/2
+
+
+def test_holm_controls_false_alarms_under_pure_noise() -> None:
+    # 64 per-metric tests of identical variants: p-values uniform. Without correction some
+    # p < 0.05 in ~96 % of families; Holm keeps family-wise false alarms at ≤ 5 %.
+    rng = random.Random(7)
+    alarms = sum(any(holm([rng.random() for _ in range(64)])) for _ in range(2000))
+    assert alarms / 2000 <= 0.06
+
+
+def test_each_filter_is_compared_on_its_own_samples(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # lm-eval logs one row per (filter, doc): gsm8k-style strict-match and flexible-extract.
+    # The variant loses 30 docs under strict-match only.
+    def result(name: str, strict_wrong: int) -> EvalResult:
+        rows = [{"doc_id": i, "filter": f, "metrics": {"exact_match": 0.0 if (
+            f == "strict-match" and i < strict_wrong) else 1.0}}
+            for f in ("strict-match", "flexible-extract") for i in range(100)]
+        d = tmp_path / name / "samples"
+        d.mkdir(parents=True)
+        (d / "t.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        tasks = {"t": {f"exact_match,{f}": {"value": 1 - strict_wrong / 100 if f == "strict-match"
+                                            else 1.0, "stderr": None, "n": 100, "filter": f}
+                       for f in ("strict-match", "flexible-extract")}}
+        return EvalResult(tasks, tmp_path / name / "lm-eval.json", d, {})
+
+    cmp = paired_comparisons(result("base", 0), result("variant", 30))["t"]
+    strict, flexible = cmp["exact_match,strict-match"], cmp["exact_match,flexible-extract"]
+    assert (strict.verdict, strict.pairs, strict.p_value) == ("worse", 100, pytest.approx(2 / 2**30))
+    assert (flexible.verdict, flexible.p_value) == ("same", 1.0)

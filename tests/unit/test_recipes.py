@@ -61,6 +61,9 @@ def problems(text: str) -> list[str]:
          "workloads[0].max_tokens: Input should be a valid integer, "
          "unable to parse string as an integer"),
         ("target: cpu", "target: rtx3909", "target: unknown target 'rtx3909' — did you mean 'RTX3090'?"),
+        ("requests: 48", "requests: 12",
+         "workloads[0].requests: 12 requests cannot keep 16 users busy (workloads[].concurrency); "
+         "a closed-loop level needs at least as many requests as users"),
     ],
 )
 def test_each_problem_names_its_field_path(old: str, new: str, expected: str) -> None:

@@ -1,0 +1,72 @@
+"""A sweep whose server dies in the middle of a level, then resumed (fake vLLM, real sweep):
+the cut-short level is kept but never judged, the variant fails, and the resume measures that
+level again on a new server before the variant may count as measured."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from qexplore.results.run import load_run
+from qexplore.results.store import Store
+
+pytestmark = pytest.mark.integration
+QEXPLORE = [sys.executable, "-c", "from qexplore.cli.main import run; run()"]
+RECIPE = """
+name: dies
+model: {{path: {model}}}
+variants: [{{name: base, scheme: baseline}}]
+workloads:
+  - {{name: short, prompts: short, max_tokens: 4, concurrency: [1, 4], requests: 20, warmup: 0}}
+eval: {{tasks: []}}
+slo: {{min_user_tps: 1}}
+"""
+
+
+def tiny_model(folder: Path) -> Path:
+    """A model folder with one safetensors tensor (headers are all the sweep reads)."""
+    folder.mkdir()
+    header = json.dumps({"w": {"dtype": "BF16", "shape": [4, 4], "data_offsets": [0, 32]}}).encode()
+    (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + bytes(32))
+    (folder / "config.json").write_text("{}")
+    return folder
+
+
+def sweep(tmp: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*QEXPLORE, "sweep", str(tmp / "r.yaml"), "--output", str(tmp / "out")],
+                          capture_output=True, text=True, timeout=300, cwd=tmp,
+                          env={**os.environ, "QEXPLORE_STORE": str(tmp / "s.db"), **env})
+
+
+def test_a_level_its_server_died_under_is_measured_again(
+        fake_vllm: Callable[..., None], tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(RECIPE.format(model=tiny_model(tmp_path / "model")))
+    fake_vllm(itl_s=0.01)
+    # completion 1 is the start-up check, 2–21 the 1-user level; the 4-user level dies at 30
+    first = sweep(tmp_path, FAKE_DIE_AT="30")
+    assert first.returncode == 1, first.stdout + first.stderr
+    with Store(tmp_path / "s.db") as store:
+        run_id = store.runs()[0]["run_id"]
+        run = load_run(store, run_id)
+        levels = {lv.summary.concurrency: lv.status for lv in run.levels}
+        assert levels == {1: "ok", 4: "interrupted"}
+        assert run.variants[0].status == "failed"
+        assert "killed by signal 9" in (run.variants[0].error or "")
+        assert [s.concurrency for s in run.closed_loop("base")] == [1]  # the cut level: not data
+        kept = {lv.summary.concurrency: lv for lv in run.levels}[1].summary
+    second = sweep(tmp_path)
+    assert second.returncode == 0, second.stdout + second.stderr
+    with Store(tmp_path / "s.db") as store:
+        run = load_run(store, run_id)
+    after = {lv.summary.concurrency: lv for lv in run.levels}
+    assert {u: lv.status for u, lv in after.items()} == {1: "ok", 4: "ok"}
+    assert after[1].summary == kept  # the whole level was not measured again
+    assert after[4].summary.completed == 20 and after[4].summary.failed == 0
+    assert run.variants[0].status == "ok"

@@ -1,0 +1,81 @@
+"""Accuracy verdicts of stored runs as the table and the recommendation use them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qexplore.results.run import load_run
+from qexplore.results.store import Store
+from qexplore.results.table import recommendation, variant_rows
+from qexplore.testing import stored_runs as stored
+
+pytestmark = pytest.mark.integration
+
+
+def run_with(tmp: Path, correct: dict[str, int]) -> Store:
+    """One run: a baseline and variants whose demo_add_mc gets ``correct`` of 100 right, all
+    equally fast."""
+    store = Store(tmp / "s.db")
+    stored.add_run(store, "r", stored.recipe(users=(4,), target_users=4))
+    for i, (name, n) in enumerate(correct.items()):
+        store.upsert_variant("r", name, "baseline" if i == 0 else "W4A16", i, status="ok",
+                             build=stored.build(name, "x", 1e9 / (i + 1), 16 / (i + 1)),
+                             eval=stored.evaluation(tmp / name, "demo_add_mc", n))
+        store.add_level("r", name, "short", stored.level(4, 100.0, 25.0, 50.0), None)
+    return store
+
+
+def test_a_collapsed_variant_is_judged_not_dropped(tmp_path: Path) -> None:
+    with run_with(tmp_path, {"bf16": 90, "broken": 0}) as store:
+        run = load_run(store, "r")
+    broken = next(r for r in variant_rows(run) if r.variant == "broken")
+    assert (broken.recovery_pct, broken.accuracy_verdict) == (0.0, "worse")
+    rec = recommendation(run)
+    assert rec.winner == "bf16"
+    assert rec.reasons["broken"] == "accuracy loss 100.0% (significant) exceeds the 1% budget"
+
+
+def speed_run(tmp: Path, levels: dict[str, dict[int, tuple[float, float]]],
+              max_ttft_ms: float | None = None) -> Store:
+    """One run without evaluations: per variant, users → (slowest-1 % tok/s, TTFT p99 ms)."""
+    store = Store(tmp / "s.db")
+    recipe = stored.recipe(users=(1, 10, 50, 100), target_users=100, min_user_tps=10)
+    recipe["slo"]["max_ttft_ms"] = max_ttft_ms
+    stored.add_run(store, "r", recipe)
+    for i, (name, points) in enumerate(levels.items()):
+        store.upsert_variant("r", name, "baseline" if i == 0 else "W8A8", i, status="ok",
+                             build=stored.build(name, "x", 1e9 / (i + 1), 16 / (i + 1)))
+        for users, (p1, ttft) in points.items():
+            store.add_level("r", name, "short", stored.level(users, p1 * users, p1, ttft), None)
+    return store
+
+
+def test_users_between_levels_are_judged_at_the_next_level_up(tmp_path: Path) -> None:
+    # Asked about 80 users, measured at 1/10/50/100: the 50-user figures say nothing about 80.
+    levels = {"bf16": {1: (40, 100), 10: (30, 100), 50: (20, 100), 100: (8, 100)},
+              "int8": {1: (45, 100), 10: (35, 100), 50: (25, 100), 100: (12, 100)}}
+    with speed_run(tmp_path, levels) as store:
+        run = load_run(store, "r")
+    assert {r.variant: (r.at_users, r.user_tps_p1) for r in variant_rows(run, 80)} == {
+        "bf16": (100, 8), "int8": (100, 12)}
+    rec = recommendation(run, users=80)
+    assert rec.winner == "int8"
+    assert rec.summary.startswith("Deploy int8 (W8A8): at 100 users (the smallest measured level "
+                                  "≥ 80) the slowest 1% get 12.0 tok/s")
+    assert rec.reasons["bf16"].startswith("too slow at 100 users (the smallest measured level")
+    assert recommendation(run, users=101).reasons["int8"] == "not measured at 101 users or more"
+
+
+def test_the_ttft_ceiling_binds_capacity_and_the_recommendation(tmp_path: Path) -> None:
+    # int8 is faster per user but its first token takes 900 ms at 50 and 100 users.
+    levels = {"bf16": {1: (40, 100), 10: (30, 200), 50: (20, 300), 100: (11, 400)},
+              "int8": {1: (45, 100), 10: (35, 300), 50: (25, 900), 100: (12, 900)}}
+    with speed_run(tmp_path, levels, max_ttft_ms=500) as store:
+        run = load_run(store, "r")
+    capacity = {r.variant: r.capacity_users for r in variant_rows(run)}
+    assert capacity == {"bf16": 100, "int8": 10}
+    rec = recommendation(run)
+    assert rec.winner == "bf16"
+    assert rec.reasons["int8"] == "TTFT p99 900 ms at 100 users exceeds the 500 ms ceiling"

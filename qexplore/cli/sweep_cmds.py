@@ -26,7 +26,7 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 StoreOpt = Annotated[Path | None, typer.Option(help="Results database [default: QEXPLORE_STORE, "
                                                "the recipe's output.store, reports/qexplore.db].")]
 PARETO_COLUMNS = ["variant", "scheme", "status", "weights_gb", "recovery_pct", "accuracy_verdict",
-                  "user_tps_p1", "output_tps", "ttft_ms_p99", "capacity_users", "pareto"]
+                  "user_tps_p1", "output_tps", "ttft_ms_p99", "capacity_users", "stalls", "pareto"]
 
 
 def sweep(

@@ -16,6 +16,8 @@ Per level (``sent`` = every measured request, failed ones included):
     ttft/tpot/itl/e2e  p50, p90, p99 in milliseconds over completed requests
     queue           open loop only: p50/p90/p99 ms an arrival waited for a free slot under the
                     client's cap on requests in flight (kept apart, as vLLM's bench does)
+    stalls          the longest gap between token arrivals across all users (first to last
+                    token) and the number of gaps over 1 s: a level with one is "unstable"
     failed, error_rate = failed / sent
     goodput         share of sent requests that completed and met the SLO
 Capacity: the largest level whose slowest-1 % user_tps ≥ the SLO floor with no errors (and,
@@ -115,12 +117,26 @@ class LevelSummary(BaseModel):
     rate: float | None = None
     telemetry: dict[str, Any] | None = None
     queue_ms: Latency | None = None  # open loop: waits for a free slot in the client
+    stall_max_ms: float | None = None  # longest time no user got a token (first → last token)
+    stalls: int = 0  # token gaps over STALL_S seconds: the machine stopped serving everyone
+
+    @property
+    def unstable(self) -> bool:
+        return self.stalls > 0
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump()
 
 
 LATENCY_QS = (50, 90, 99)
+STALL_S = 1.0
+
+
+def stall_gaps(records: Sequence[RequestRecord]) -> list[float]:
+    """Gaps between consecutive token arrivals across all of a level's users, from the first
+    token to the last: a long one means nobody got a token (a stall, not a slow user)."""
+    arrivals = sorted(r.start + t for r in records for t in r.chunk_times)
+    return [b - a for a, b in pairwise(arrivals)]
 
 
 def _latency(seconds: Sequence[float]) -> Latency:
@@ -159,7 +175,13 @@ def summarize_level(records: Sequence[RequestRecord], slo: RequestSlo = RequestS
         errors=errors,
         rate=records[0].rate,
         queue_ms=_latency([r.queued for r in records]) if records[0].rate else None,
+        **_stalls(stall_gaps(records)),
     )
+
+
+def _stalls(gaps: list[float]) -> dict[str, Any]:
+    return {"stall_max_ms": 1000 * max(gaps) if gaps else None,
+            "stalls": sum(g > STALL_S for g in gaps)}
 
 
 @dataclass(frozen=True)

@@ -140,6 +140,8 @@ class Workload(Strict):
         "the server has seen the level's batch size before measuring)."
     )
     seed: int = Field(0, description="Seed for prompt order and random prompts.")
+    beyond_max_num_seqs: bool = Field(
+        False, description="Levels above serve.max_num_seqs are meant (vLLM queues the excess).")
 
     @field_validator("concurrency")
     @classmethod
@@ -148,14 +150,24 @@ class Workload(Strict):
             raise ValueError("concurrency levels must be unique")
         return sorted(v)
 
-    def problems(self, path: str) -> list[str]:
+    def problems(self, path: str, max_model_len: int | None, max_num_seqs: int | None
+                 ) -> list[str]:
         """Values that cannot work together, one ``path.field: problem`` line each."""
-        users = max(self.concurrency)
+        users, out = max(self.concurrency), []
         if self.requests < users:
-            return [f"{path}.requests: {self.requests} requests cannot keep {users} users busy "
-                    f"(workloads[].concurrency); a closed-loop level needs at least as many "
-                    "requests as users"]
-        return []
+            out.append(f"{path}.requests: {self.requests} requests cannot keep {users} users "
+                       "busy (workloads[].concurrency); a closed-loop level needs at least as "
+                       "many requests as users")
+        prompt = (self.input_len or 1) if self.prompts == "random" else 1  # at least one token
+        need = self.max_tokens + prompt
+        if max_model_len and need > max_model_len:
+            out.append(f"{path}.max_tokens: {need} tokens (prompt and output) cannot fit "
+                       f"model.max_model_len {max_model_len}")
+        if max_num_seqs and users > max_num_seqs and not self.beyond_max_num_seqs:
+            out.append(f"{path}.concurrency: {users} users > serve.max_num_seqs {max_num_seqs}: "
+                       f"vLLM queues the rest; set {path}.beyond_max_num_seqs: true to measure "
+                       "that on purpose")
+        return out
 
 
 class EvalTask(Strict):
@@ -265,7 +277,8 @@ class Recipe(Strict):
                     "(set it here or in the top-level 'calibration')"
                 )
         for i, w in enumerate(self.workloads):
-            problems += w.problems(f"workloads[{i}]")
+            problems += w.problems(f"workloads[{i}]", self.model.max_model_len,
+                                   self.serve.max_num_seqs)
         if problems:
             raise ValueError("\n".join(problems))
         return self

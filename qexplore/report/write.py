@@ -10,6 +10,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from qexplore.environment import Hardware
@@ -49,13 +50,16 @@ def write_reports(run: StoredRun, out_dir: Path) -> Written:
 
 
 def format_value(v: Any) -> str:
-    """A table cell: '–' for missing, thousands separators, 3 decimals below 10."""
-    if v is None or (isinstance(v, float) and math.isnan(v)):
+    """A table cell: '–' for missing, thousands separators, integers as integers, 3 decimals
+    below 10."""
+    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
         return "–"
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, float):
         return f"{v:,.3f}" if abs(v) < 10 else f"{v:,.1f}"
+    if isinstance(v, int | np.integer):
+        return f"{v:,}"
     return str(v)
 
 

@@ -19,7 +19,7 @@ OBJECTIVES = {"recovery_pct": 1, "user_tps_p1": 1, "output_tps": 1, "weights_gb"
 
 COLUMNS = ["variant", "scheme", "status", "weights_gb", "bits_per_weight", "recovery_pct",
            "accuracy_verdict", "at_users", "user_tps_p1", "output_tps", "ttft_ms_p99",
-           "capacity_users", "kv_cache_tokens", "pareto"]
+           "capacity_users", "kv_cache_tokens", "stalls", "pareto"]
 
 
 @dataclass
@@ -35,6 +35,7 @@ class VariantRow:
     output_tps: float | None = None
     ttft_ms_p99: float | None = None
     failed_requests: int = 0
+    stalls: int = 0  # token gaps over 1 s at the level judged: an unstable machine
     capacity_users: int | None = None
     kv_cache_tokens: int | None = None
     levels_p1: dict[int, float | None] = field(default_factory=dict)
@@ -97,11 +98,13 @@ class Recommendation:
     reasons: dict[str, str] = field(default_factory=dict)  # why each other variant lost
     summary: str = ""
     suggestions: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what the decision rests on that is shaky
 
     def lines(self) -> list[str]:
         out = [self.summary]
         out += [f"- {name}: {why}" for name, why in self.reasons.items()]
         out += [f"- {s}" for s in self.suggestions]
+        out += [f"- caution: {w}" for w in self.warnings]
         return out
 
 
@@ -145,7 +148,15 @@ def recommend(rows: Sequence[VariantRow], c: Constraints) -> Recommendation:
     summary = (f"Deploy {best.variant} ({best.scheme}): {at(best, c)} the slowest 1% get "
                f"{best.user_tps_p1:.1f} tok/s (≥ {c.min_user_tps:g}), {best.output_tps or 0:.0f} "
                f"tok/s in total" + _accuracy_phrase(best) + ".")
-    return Recommendation(best.variant, reasons, summary)
+    return Recommendation(best.variant, reasons, summary, warnings=_unstable(rows, c))
+
+
+def _unstable(rows: Sequence[VariantRow], c: Constraints) -> list[str]:
+    """The levels the decision read that had stalls (nobody got a token for over 1 s)."""
+    shaky = [f"{r.variant} {at(r, c)} ({r.stalls} stall{'s' * (r.stalls > 1)})"
+             for r in rows if r.ok and r.stalls]
+    return [f"it rests on levels with stalls, a sign of an unstable machine: {', '.join(shaky)}; "
+            "measure again on a quiet machine"] if shaky else []
 
 
 def _or_inf(x: float | None) -> float:

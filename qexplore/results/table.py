@@ -20,6 +20,8 @@ from qexplore.results.pareto import (
 )
 from qexplore.results.run import StoredRun, StoredVariant
 
+INTEGER_COLUMNS = ("at_users", "capacity_users", "kv_cache_tokens", "stalls")
+
 
 def variant_rows(run: StoredRun, users: int | None = None) -> list[VariantRow]:
     """One row per variant at ``users`` (default: the recipe's target; the largest measured
@@ -34,7 +36,8 @@ def variant_rows(run: StoredRun, users: int | None = None) -> list[VariantRow]:
 def frame(rows: list[VariantRow]) -> pd.DataFrame:
     """The rows as the Pareto table (CSV, Markdown, HTML): every column, tasks last."""
     columns = table_columns(rows)
-    return pd.DataFrame([r.cells(columns) for r in rows], columns=columns)
+    df = pd.DataFrame([r.cells(columns) for r in rows], columns=columns)
+    return df.astype({c: "Int64" for c in INTEGER_COLUMNS})  # counts stay integers beside gaps
 
 
 def table_columns(rows: list[VariantRow]) -> list[str]:
@@ -56,7 +59,7 @@ def _row(run: StoredRun, v: StoredVariant, users: int) -> VariantRow:
         kv_cache_tokens=v.server.kv_cache_tokens if v.server else None)
     if lv:
         row.at_users, row.user_tps_p1, row.output_tps = lv.concurrency, lv.user_tps.p1, lv.output_tps
-        row.ttft_ms_p99, row.failed_requests = lv.ttft_ms.p99, lv.failed
+        row.ttft_ms_p99, row.failed_requests, row.stalls = lv.ttft_ms.p99, lv.failed, lv.stalls
     _add_accuracy(run, v, row)
     return row
 

@@ -79,3 +79,20 @@ def test_the_ttft_ceiling_binds_capacity_and_the_recommendation(tmp_path: Path) 
     rec = recommendation(run)
     assert rec.winner == "bf16"
     assert rec.reasons["int8"] == "TTFT p99 900 ms at 100 users exceeds the 500 ms ceiling"
+
+
+def test_a_decision_resting_on_stalled_levels_says_so(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    stored.add_run(store, "r", stored.recipe(users=(4,), target_users=4))
+    for i, (name, stalls) in enumerate([("bf16", 0), ("int8", 2)]):
+        store.upsert_variant("r", name, "baseline" if i == 0 else "W8A8", i, status="ok")
+        store.add_level("r", name, "short", stored.level(4, 100.0, 25.0 + i, 50.0, stalls=stalls),
+                        None)
+    with store:
+        run = load_run(store, "r")
+    assert {r.variant: r.stalls for r in variant_rows(run)} == {"bf16": 0, "int8": 2}
+    rec = recommendation(run)
+    assert rec.winner == "int8"
+    assert rec.lines()[-1] == ("- caution: it rests on levels with stalls, a sign of an unstable "
+                               "machine: int8 at 4 users (2 stalls); measure again on a quiet "
+                               "machine")

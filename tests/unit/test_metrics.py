@@ -116,3 +116,18 @@ def level(users: int, p1: float, failed: int = 0) -> LevelSummary:
 def test_capacity(levels: list[tuple[int, ...]], users: int | None, note: str) -> None:
     cap = capacity([level(*lv) for lv in levels], RequestSlo(min_user_tps=20))
     assert (cap.users, cap.note) == (users, note)
+
+
+def test_a_window_where_nobody_gets_a_token_is_a_stall() -> None:
+    # Two users. Tokens every 0.1 s, except 2.0 → 3.5 s, when neither gets one: one stall of
+    # 1.5 s. User b's own 0.6 s gap (3.6 → 4.2) is covered by user a's tokens: no stall.
+    a = RequestRecord(2, 0, start=0.0, end=5.0, ttft=0.1, output_tokens=40,
+                      chunk_times=[round(0.1 * k, 1) for k in range(1, 21)]
+                      + [round(3.5 + 0.1 * k, 1) for k in range(0, 16)])
+    b = RequestRecord(2, 1, start=1.0, end=4.3, ttft=0.05, output_tokens=5,
+                      chunk_times=[0.05, 0.55, 2.6, 3.2, 3.3])
+    s = summarize_level([a, b])
+    assert s.stalls == 1 and s.unstable
+    assert s.stall_max_ms == approx(1500)
+    steady = summarize_level([r1(), r2()])
+    assert steady.stalls == 0 and not steady.unstable

@@ -80,3 +80,17 @@ def test_nothing_qualifies_says_what_would() -> None:
     assert only_accuracy.suggestions == [
         "fp16 would qualify with at most 50 users (its capacity at 13 tok/s)",
         "int4 would qualify with --max-accuracy-drop 3"]
+
+
+def test_counts_print_as_integers_beside_missing_values() -> None:
+    from qexplore.report.write import format_value
+    from qexplore.results.table import frame
+
+    rows = [VariantRow("a", "baseline", at_users=16, capacity_users=16, kv_cache_tokens=1_048_576,
+                       user_tps_p1=12.3456),
+            VariantRow("b", "W8A8", status="failed")]
+    cells = frame(rows).map(format_value)
+    assert cells["capacity_users"].tolist() == ["16", "–"]
+    assert cells["kv_cache_tokens"].tolist() == ["1,048,576", "–"]
+    assert cells["user_tps_p1"].tolist() == ["12.3", "–"]
+    assert cells["stalls"].tolist() == ["0", "0"]

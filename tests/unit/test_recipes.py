@@ -64,6 +64,11 @@ def problems(text: str) -> list[str]:
         ("requests: 48", "requests: 12",
          "workloads[0].requests: 12 requests cannot keep 16 users busy (workloads[].concurrency); "
          "a closed-loop level needs at least as many requests as users"),
+        ("max_tokens: 32", "max_tokens: 256",  # max_model_len 256: no room for the prompt
+         "workloads[0].max_tokens: 257 tokens (prompt and output) cannot fit model.max_model_len 256"),
+        ("max_num_seqs: 32", "max_num_seqs: 8",
+         "workloads[0].concurrency: 16 users > serve.max_num_seqs 8: vLLM queues the rest; set "
+         "workloads[0].beyond_max_num_seqs: true to measure that on purpose"),
     ],
 )
 def test_each_problem_names_its_field_path(old: str, new: str, expected: str) -> None:

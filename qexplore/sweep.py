@@ -19,17 +19,18 @@ from typing import Any, Protocol
 from qexplore.errors import QexploreError, RecipeError, ServerError
 from qexplore.evaluate.run import EvalJob, TaskSpec, check_tasks, evaluate
 from qexplore.loadtest.client import Endpoint
+from qexplore.loadtest.intervals import summarize_trials
 from qexplore.loadtest.levels import LevelPlan, Progress, RequestShape, level_plans
 from qexplore.loadtest.metrics import LevelSummary, RequestSlo
 from qexplore.loadtest.records import RequestRecord
-from qexplore.loadtest.run import run_loadtest, write_raw
+from qexplore.loadtest.run import read_raw, run_loadtest, write_raw
 from qexplore.loadtest.workloads import load_prompts
 from qexplore.plan import Plan, VariantPlan, make_plan
 from qexplore.quantize.build import BuildRecord, build_variant
 from qexplore.recipes.schema import Recipe, Variant, Workload
 from qexplore.report.write import Written, write_reports
 from qexplore.results.provenance import provenance, recipe_hash
-from qexplore.results.run import StoredVariant, load_run
+from qexplore.results.run import StoredRun, StoredVariant, load_run
 from qexplore.results.store import Store, store_path
 from qexplore.serve.attach import AttachedServer
 from qexplore.serve.base import Server
@@ -232,8 +233,7 @@ class _VariantRun:
             self.obs.variant_done(self.v.name, "ok", "already measured")
             return "ok"
         self.record(status="running", error=None)
-        done = {(lv.workload, lv.summary.concurrency) for lv in stored.levels
-                if lv.variant == self.v.name and lv.measured}
+        done = self._trials_done(stored)
         try:
             self._measure(row, done)
         except QexploreError as e:
@@ -244,8 +244,21 @@ class _VariantRun:
         self.obs.variant_done(self.v.name, "ok")
         return "ok"
 
-    def _measure(self, row: StoredVariant | None, done: set[tuple[str, int]]) -> None:
-        """Build, then measure what is not recorded yet: the levels not in ``done``, the
+    def _trials_done(self, stored: StoredRun) -> set[tuple[str, int, int]]:
+        """(workload, users, trial) measured already; a level stored before trials existed
+        counts as all its trials."""
+        rows = self.store.trials(self.run_id, self.v.name)
+        done = {(r["workload"], r["concurrency"], r["trial"]) for r in rows if r["status"] == "ok"}
+        with_trials = {(r["workload"], r["concurrency"]) for r in rows}
+        trials = {w.name: w.trials for w in self.recipe.workloads}
+        for lv in stored.levels:
+            key = (lv.workload, lv.summary.concurrency)
+            if lv.variant == self.v.name and lv.measured and key not in with_trials:
+                done |= {(*key, t) for t in range(trials.get(lv.workload, 1))}
+        return done
+
+    def _measure(self, row: StoredVariant | None, done: set[tuple[str, int, int]]) -> None:
+        """Build, then measure what is not recorded yet: the trials not in ``done``, the
         evaluation unless ``row`` has one."""
         self.obs.stage(self.v.name, "build")
         build = build_variant(self.recipe, self.v, self.opts.force,
@@ -273,12 +286,13 @@ class _VariantRun:
     def _server(self, build: BuildRecord) -> Server:
         return variant_server(self.recipe, self.v, build, self.run_dir / "servers")
 
-    def _levels_to_measure(self, done: set[tuple[str, int]]
+    def _levels_to_measure(self, done: set[tuple[str, int, int]]
                            ) -> list[tuple[Workload, list[LevelPlan]]]:
         out = []
         for w in self.recipe.workloads:
-            plans = level_plans([c for c in w.concurrency if (w.name, c) not in done],
-                                w.requests, w.warmup)
+            skip = {(u, None, t) for name, u, t in done if name == w.name}
+            plans = level_plans(w.concurrency, w.per_trial, w.warmup, trials=range(w.trials),
+                                skip=skip)
             if plans:
                 out.append((w, plans))
         return out
@@ -289,12 +303,13 @@ class _VariantRun:
         target = Endpoint(server.base_url, self.v.name, w.api, server.api_key)
         shape = RequestShape(prompts, w.max_tokens, w.ignore_eos, seed=w.seed)
 
-        def on_level(summary: LevelSummary, recs: list[RequestRecord]) -> None:
+        def on_level(lv: LevelPlan, summary: LevelSummary, recs: list[RequestRecord]) -> None:
             raw = write_raw(recs, self.run_dir / "raw" / self.v.name /
-                            f"{w.name}-c{summary.concurrency}.parquet")
-            died = _death(server, recs)  # a level its server did not survive: no measurement
-            self.store.add_level(self.run_id, self.v.name, w.name, summary.as_dict(), str(raw),
-                                 "interrupted" if died else "ok")
+                            f"{w.name}-c{lv.concurrency}-t{lv.trial}.parquet")
+            died = _death(server, recs)  # a trial its server did not survive: no measurement
+            self.store.add_trial(self.run_id, self.v.name, w.name, lv.trial, summary.as_dict(),
+                                 str(raw), "interrupted" if died else "ok")
+            self._pool(w, lv.concurrency, summary if died else None, str(raw))
             if died:
                 raise died
             self.obs.level_done(self.v.name, summary)
@@ -305,6 +320,21 @@ class _VariantRun:
                      on_progress=lambda p: self.obs.level_progress(self.v.name, p),
                      sampler=MetricsSampler(server.base_url), check=server.check_alive,
                      on_level=on_level)
+
+    def _pool(self, w: Workload, users: int, interrupted: LevelSummary | None, raw: str) -> None:
+        """Store the level pooled over its measured trials (with their intervals); a level with
+        none yet keeps the interrupted trial's summary as an 'interrupted' level."""
+        rows = [r for r in self.store.trials(self.run_id, self.v.name)
+                if (r["workload"], r["concurrency"], r["status"]) == (w.name, users, "ok")]
+        if not rows:
+            if interrupted:
+                self.store.add_level(self.run_id, self.v.name, w.name, interrupted.as_dict(), raw,
+                                     "interrupted")
+            return
+        slo = RequestSlo(self.recipe.slo.min_user_tps, self.recipe.slo.max_ttft_ms)
+        pooled = summarize_trials([read_raw(Path(r["raw_path"])) for r in rows], slo)
+        pooled.telemetry = rows[-1]["summary"].get("telemetry")
+        self.store.add_level(self.run_id, self.v.name, w.name, pooled.as_dict(), raw)
 
     def _evaluate(self, server: Server) -> None:
         e = self.recipe.eval

@@ -36,7 +36,10 @@ def loadtest(
         help="Server URL, e.g. http://127.0.0.1:8000 (with or without /v1).")],
     model: Annotated[str, typer.Option(help="Model name the server expects in requests.")],
     concurrency: Annotated[str, typer.Option(help="Closed-loop user counts, e.g. 1,8,32.")] = "1,8,32",
-    requests: Annotated[int, typer.Option(min=1, help="Measured requests per level.")] = 64,
+    requests: Annotated[int, typer.Option(min=1, help="Measured requests per level, split "
+                                          "evenly over its trials.")] = 64,
+    trials: Annotated[int, typer.Option(min=1, help="Trials per level, interleaved; with 2 or "
+                                        "more, each figure gets a 95% confidence interval.")] = 1,
     warmup: Annotated[int | None, typer.Option(
         min=0, help="Unmeasured requests before each level [default: one per user].")] = None,
     workload: Annotated[str, typer.Option(help="short | long | random | a JSONL file.")] = "short",
@@ -71,11 +74,13 @@ def loadtest(
     from qexplore.serve.telemetry import MetricsSampler
 
     users = sorted(set(number_list(concurrency, int, "integers")))
-    if not rate and requests < users[-1]:
-        raise typer.BadParameter(f"{requests} requests cannot keep {users[-1]} users busy; a "
-                                 "closed-loop level needs at least as many requests as users",
-                                 param_hint="--requests")
-    levels = level_plans(users, requests, warmup, number_list(rate, float, "numbers") if rate else [])
+    per_trial = -(-requests // trials)
+    if not rate and per_trial < users[-1]:
+        raise typer.BadParameter(f"{per_trial} requests per trial cannot keep {users[-1]} users "
+                                 "busy; a closed-loop level needs at least as many requests per "
+                                 "trial as users", param_hint="--requests")
+    levels = level_plans(users, per_trial, warmup, number_list(rate, float, "numbers") if rate
+                         else [], range(trials))
     api = api or ("completions" if workload == "random" else "chat")
     if api not in ("chat", "completions"):
         raise typer.BadParameter("--api must be chat or completions")
@@ -107,7 +112,8 @@ def _run(target: Endpoint, shape: RequestShape, levels: list[LevelPlan], slo: Re
 
     with LoadProgress(console) as progress:
         return run_loadtest(target, shape, levels, slo, on_progress=progress.update,
-                            sampler=sampler, on_level=lambda summary, _: progress.level_done(summary))
+                            sampler=sampler,
+                            on_level=lambda _, summary, __: progress.level_done(summary))
 
 
 def levels_table(levels: list[LevelSummary]) -> Table:

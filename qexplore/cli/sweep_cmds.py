@@ -26,7 +26,8 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 StoreOpt = Annotated[Path | None, typer.Option(help="Results database [default: QEXPLORE_STORE, "
                                                "the recipe's output.store, reports/qexplore.db].")]
 PARETO_COLUMNS = ["variant", "scheme", "status", "weights_gb", "recovery_pct", "accuracy_verdict",
-                  "user_tps_p1", "output_tps", "ttft_ms_p99", "capacity_users", "stalls", "pareto"]
+                  "speed_verdict", "user_tps_p1", "output_tps", "ttft_ms_p99", "capacity_users",
+                  "stalls", "pareto"]
 
 
 def sweep(
@@ -108,13 +109,14 @@ def _show_recorded(d: DryRun) -> None:
 
 def _show_report(written: Written) -> None:
     """A run's table and recommendation, and where its reports are."""
+    from qexplore.report.write import shown
+    from qexplore.results.table import frame
+
     t = Table(box=None, header_style="bold")
     for c in PARETO_COLUMNS:
         t.add_column(c.replace("_", " "), justify="left" if c in PARETO_COLUMNS[:3] else "right")
-    from qexplore.report.write import format_value
-
-    for row in written.rows:
-        t.add_row(*[format_value(v) for v in row.cells(PARETO_COLUMNS)])
+    for row in shown(frame(written.rows))[PARETO_COLUMNS].itertuples(index=False):
+        t.add_row(*row)
     console.print(t)
     if written.rows:
         _show_recommendation(written.recommendation)

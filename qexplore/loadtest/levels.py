@@ -7,7 +7,7 @@ import asyncio
 import itertools
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -26,17 +26,32 @@ class LevelPlan:
     requests: int
     warmup: int = 0
     rate: float | None = None
+    trial: int = 0
+
+    @property
+    def key(self) -> tuple[int, float | None]:
+        """The level this plan is a trial of."""
+        return self.concurrency, self.rate
 
 
 def level_plans(users: Sequence[int], requests: int, warmup: int | None = None,
-                rates: Sequence[float] = ()) -> list[LevelPlan]:
+                rates: Sequence[float] = (), trials: Sequence[int] = (0,),
+                skip: Collection[tuple[int, float | None, int]] = ()) -> list[LevelPlan]:
     """Closed-loop levels at each user count — or, given ``rates``, open-loop levels at each
-    rate with the largest user count in flight. Warm-up: ``warmup`` requests, by default one
-    per user."""
-    if rates:
-        cap = max(users)
-        return [LevelPlan(cap, requests, cap if warmup is None else warmup, r) for r in rates]
-    return [LevelPlan(u, requests, u if warmup is None else warmup) for u in users]
+    rate with the largest user count in flight — once per trial, trials interleaved (every
+    level's first trial, then every level's second…), leaving out the (users, rate, trial)
+    in ``skip``. Warm-up (``warmup`` requests, by default one per user) comes before a level's
+    first trial here only: the server has seen its batch sizes after that."""
+    shapes = [(max(users), r) for r in rates] if rates else [(u, None) for u in users]
+    plans, warmed = [], set()
+    for t in trials:
+        for u, r in shapes:
+            if (u, r, t) in skip:
+                continue
+            warm = 0 if (u, r) in warmed else (u if warmup is None else warmup)
+            warmed.add((u, r))
+            plans.append(LevelPlan(u, requests, warm, r, t))
+    return plans
 
 
 @dataclass(frozen=True)
@@ -140,7 +155,8 @@ async def _closed_loop(session: aiohttp.ClientSession, target: Endpoint, lv: Lev
 
     async def user() -> None:
         while (i := next(counter)) < lv.requests:
-            rec = await send(session, target, body(), RequestRecord(lv.concurrency, i, 0.0), t0)
+            rec = await send(session, target, body(),
+                             RequestRecord(lv.concurrency, i, 0.0, trial=lv.trial), t0)
             records.append(rec)
             _advance(progress, rec, on_progress)
 
@@ -162,7 +178,7 @@ async def _open_loop(session: aiohttp.ClientSession, target: Endpoint, lv: Level
         async with slots:  # the client's cap on requests in flight: arrivals may queue here
             queued = time.perf_counter() - arrived
             rec = await send(session, target, body(), RequestRecord(
-                lv.concurrency, i, 0.0, rate=lv.rate, queued=queued), t0)
+                lv.concurrency, i, 0.0, rate=lv.rate, queued=queued, trial=lv.trial), t0)
         records.append(rec)
         _advance(progress, rec, on_progress)
 

@@ -119,6 +119,19 @@ class LevelSummary(BaseModel):
     queue_ms: Latency | None = None  # open loop: waits for a free slot in the client
     stall_max_ms: float | None = None  # longest time no user got a token (first → last token)
     stalls: int = 0  # token gaps over STALL_S seconds: the machine stopped serving everyone
+    trials: int = 1  # trials pooled into this summary
+    ci: dict[str, tuple[float, float]] = Field(default_factory=dict)  # 95 % intervals by figure
+
+    def interval(self, figure: str) -> tuple[float, float] | None:
+        """The 95 % interval of a figure ("output_tps", "user_tps.p1", …), if it has one."""
+        return self.ci.get(figure)
+
+    def value(self, figure: str) -> float | None:
+        """A figure by its path: "output_tps" or "user_tps.p1"."""
+        head, _, tail = figure.partition(".")
+        v = getattr(self, head)
+        out: float | None = getattr(v, tail) if tail else v
+        return out
 
     @property
     def unstable(self) -> bool:

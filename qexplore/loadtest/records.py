@@ -26,6 +26,7 @@ class RequestRecord:
     error: str | None = None
     rate: float | None = None  # open-loop request rate, when the level was open-loop
     queued: float = 0.0  # open loop: seconds from its arrival to a free slot, before ``start``
+    trial: int = 0  # which trial of its level
 
     @property
     def ok(self) -> bool:

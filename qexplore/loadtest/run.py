@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from qexplore.loadtest.client import Endpoint
+from qexplore.loadtest.intervals import summarize_trials
 from qexplore.loadtest.levels import Check, LevelPlan, OnProgress, RequestShape, Sampler, run_levels
 from qexplore.loadtest.metrics import Capacity, LevelSummary, RequestSlo, capacity, summarize_level
 from qexplore.loadtest.records import RequestRecord
@@ -30,26 +31,31 @@ class LoadTestResult:
 
 
 def run_loadtest(
-    target: Endpoint, shape: RequestShape, levels: Sequence[LevelPlan], slo: RequestSlo = DEFAULT_SLO,
-    on_progress: OnProgress | None = None, sampler: Sampler | None = None,
-    check: Check | None = None,
-    on_level: Callable[[LevelSummary, list[RequestRecord]], None] | None = None,
+    target: Endpoint, shape: RequestShape, levels: Sequence[LevelPlan],
+    slo: RequestSlo = DEFAULT_SLO, on_progress: OnProgress | None = None,
+    sampler: Sampler | None = None, check: Check | None = None,
+    on_level: Callable[[LevelPlan, LevelSummary, list[RequestRecord]], None] | None = None,
 ) -> LoadTestResult:
-    """Run every level in order against ``target`` and summarise each; ``on_level`` gets each
-    level's summary and raw records as soon as the level ends."""
-    summaries: list[LevelSummary] = []
+    """Run every planned trial in order against ``target``; ``on_level`` gets each trial's plan,
+    summary and raw records as soon as it ends. The result pools each level's trials."""
+    by_level: dict[tuple[int, float | None], list[list[RequestRecord]]] = {}
+    telemetry_of: dict[tuple[int, float | None], dict[str, Any] | None] = {}
     records: list[RequestRecord] = []
 
     def finished(lv: LevelPlan, recs: list[RequestRecord], telemetry: dict[str, Any] | None
                  ) -> None:
         summary = summarize_level(recs, slo)
         summary.telemetry = telemetry
-        summaries.append(summary)
+        by_level.setdefault(lv.key, []).append(recs)
+        telemetry_of[lv.key] = telemetry  # the level's last trial's
         records.extend(recs)
         if on_level:
-            on_level(summary, recs)
+            on_level(lv, summary, recs)
 
     asyncio.run(run_levels(target, shape, levels, on_progress, sampler, check, finished))
+    summaries = [summarize_trials(trials, slo) for trials in by_level.values()]
+    for key, s in zip(by_level, summaries, strict=True):
+        s.telemetry = telemetry_of[key]
     return LoadTestResult(summaries, records, capacity(summaries, slo))
 
 

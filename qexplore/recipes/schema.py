@@ -134,7 +134,11 @@ class Workload(Strict):
     concurrency: list[PositiveInt] = Field(
         [1, 10, 50, 100], min_length=1, description="Closed-loop concurrent users, one level each."
     )
-    requests: PositiveInt = Field(100, description="Requests measured per concurrency level.")
+    requests: PositiveInt = Field(300, description="Requests measured per concurrency level, "
+                                  "split evenly over its trials.")
+    trials: PositiveInt = Field(
+        3, description="Trials per level, interleaved (trial 1 of every level, then trial 2, "
+        "…): the spread between them goes into each figure's confidence interval.")
     warmup: Annotated[int, Field(ge=0)] | None = Field(
         None, description="Unmeasured requests before each level (default: one per user, so "
         "the server has seen the level's batch size before measuring)."
@@ -150,14 +154,20 @@ class Workload(Strict):
             raise ValueError("concurrency levels must be unique")
         return sorted(v)
 
+    @property
+    def per_trial(self) -> int:
+        """Measured requests in each trial of a level."""
+        return -(-self.requests // self.trials)
+
     def problems(self, path: str, max_model_len: int | None, max_num_seqs: int | None
                  ) -> list[str]:
         """Values that cannot work together, one ``path.field: problem`` line each."""
         users, out = max(self.concurrency), []
-        if self.requests < users:
-            out.append(f"{path}.requests: {self.requests} requests cannot keep {users} users "
-                       "busy (workloads[].concurrency); a closed-loop level needs at least as "
-                       "many requests as users")
+        if self.per_trial < users:
+            split = f" ({self.requests} over {self.trials} trials)" if self.trials > 1 else ""
+            out.append(f"{path}.requests: {self.per_trial} requests{split} cannot keep {users} "
+                       "users busy (workloads[].concurrency); a closed-loop level needs at least "
+                       "as many requests per trial as users")
         prompt = (self.input_len or 1) if self.prompts == "random" else 1  # at least one token
         need = self.max_tokens + prompt
         if max_model_len and need > max_model_len:
@@ -199,6 +209,9 @@ class Slo(Strict):
         10.0, description="Floor on the slowest-1% per-user output tok/s."
     )
     max_ttft_ms: PositiveFloat | None = Field(None, description="Ceiling on TTFT p99, if any.")
+    speed_margin_pct: Annotated[float, Field(ge=0, lt=100)] = Field(
+        10, description="Speed differences smaller than this are 'same' even when significant "
+        "(covers the spread between server sessions; see README).")
     target_users: PositiveInt | None = Field(
         None, description="Concurrency the deployment must serve (default: the highest level)."
     )

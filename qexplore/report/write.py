@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -17,7 +16,7 @@ from qexplore.environment import Hardware
 from qexplore.loadtest.metrics import LevelSummary
 from qexplore.report import charts as charts_
 from qexplore.report.charts import Bound, Series
-from qexplore.results.pareto import Recommendation, VariantRow
+from qexplore.results.pareto import SPEED_FIGURES, Recommendation, VariantRow
 from qexplore.results.run import StoredRun
 from qexplore.results.table import comparisons_json, frame, recommendation, variant_rows
 
@@ -83,8 +82,21 @@ def hardware_line(hw: Hardware | None) -> str:
     return f"{hw.cpu}{isa}, {hw.cores} cores, {hw.ram_gb} GiB RAM, {gpus}"
 
 
+WITH_INTERVAL = (*SPEED_FIGURES, "speed_ratio")
+
+
+def shown(df: pd.DataFrame) -> pd.DataFrame:
+    """The table as people read it: every cell formatted, each speed figure with its 95 %
+    interval in the same cell ("25.1 [23.0, 27.4]")."""
+    out = df.map(format_value)
+    for c in WITH_INTERVAL:
+        out[c] = [v if pd.isna(lo) or pd.isna(hi) else f"{v} [{format_value(lo)}, {format_value(hi)}]"
+                  for v, lo, hi in zip(out[c], df[f"{c}_lo"], df[f"{c}_hi"], strict=True)]
+    return out.drop(columns=[f"{c}_{end}" for c in WITH_INTERVAL for end in ("lo", "hi")])
+
+
 def markdown(run: StoredRun, df: pd.DataFrame, rec: Recommendation) -> str:
-    cells = df.map(lambda v: format_value(v).replace("|", "\\|"))
+    cells = shown(df).map(lambda v: v.replace("|", "\\|"))
     table = cells.to_markdown(index=False, disable_numparse=True)
     failures = [f"- {v.name}: {v.error}" for v in run.variants if v.error]
     slo = run.recipe.slo
@@ -123,7 +135,7 @@ svg text{font-family:system-ui,sans-serif}"""
 
 def html_page(run: StoredRun, df: pd.DataFrame, rows: list[VariantRow], rec: Recommendation
               ) -> str:
-    table = df.to_html(index=False, na_rep="–", formatters=_formatters(df), border=0)
+    table = shown(df).to_html(index=False, border=0)
     rec_html = "".join(f"<li>{escape(x.removeprefix('- '))}</li>" for x in rec.lines()[1:])
     prov = "".join(f"<li>{escape(x)}</li>" for x in provenance_lines(run))
     recipe_json = escape(run.recipe.model_dump_json(indent=1))
@@ -141,32 +153,38 @@ def html_page(run: StoredRun, df: pd.DataFrame, rows: list[VariantRow], rec: Rec
 """
 
 
-def _formatters(df: pd.DataFrame) -> dict[str, Any]:
-    return {c: format_value for c in df.columns}
-
-
 def charts(run: StoredRun, rows: list[VariantRow]) -> list[str]:
-    """The report's charts: the accuracy/speed front, per-level curves, accuracy per task."""
+    """The report's charts: the accuracy/speed front, per-level curves with their 95 %
+    intervals as bands, accuracy per task with ± stderr."""
     slo = run.recipe.slo.min_user_tps
     levels = {v.name: run.closed_loop(v.name) for v in run.variants}
 
-    def curve(value: Callable[[LevelSummary], float | None]) -> list[Series]:
-        return [Series(n, [(s.concurrency, y) for s in ls if (y := value(s)) is not None])
-                for n, ls in levels.items()]
+    def curve(figure: str) -> list[Series]:
+        return [_series(n, ls, figure) for n, ls in levels.items()]
 
     users = "concurrent users"
     front = [(r.variant, r.user_tps_p1, r.recovery_pct, bool(r.pareto)) for r in rows if r.ok]
     return [
-        charts_.scatter(f"Accuracy vs per-user speed at {run.target_users()} users", front,
-                        "slowest-1% user tok/s", "accuracy, % of baseline"),
-        charts_.line_chart("Slowest-1% user tok/s", curve(lambda s: s.user_tps.p1), users,
+        charts_.scatter(f"Accuracy (% of baseline) vs slowest-1% user tok/s at "
+                        f"{run.target_users()} users", front, "slowest-1% user tok/s",
+                        "accuracy, % of baseline"),
+        charts_.line_chart("Slowest-1% user tok/s (95% interval)", curve("user_tps.p1"), users,
                            "tok/s per user", [Bound(slo, f"SLO {slo:g}")]),
-        charts_.line_chart("Output tok/s (all users)", curve(lambda s: s.output_tps), users,
+        charts_.line_chart("Output tok/s, all users (95% interval)", curve("output_tps"), users,
                            "tok/s"),
-        charts_.line_chart("TTFT p99", curve(lambda s: s.ttft_ms.p99), users, "ms"),
-        *(charts_.bars(f"{task} (± stderr)", values, metric)
+        charts_.line_chart("TTFT p99, ms (95% interval)", curve("ttft_ms.p99"), users, "ms"),
+        *(charts_.bars(f"{task}: {metric} (± stderr)", values, metric)
           for (task, metric), values in _accuracy_groups(run).items()),
     ]
+
+
+def _series(name: str, levels: list[LevelSummary], figure: str) -> Series:
+    """A variant's curve of one figure over its levels, with a band where every point has an
+    interval."""
+    points = [(s, y) for s in levels if (y := s.value(figure)) is not None]
+    bands = [s.interval(figure) for s, _ in points]
+    return Series(name, [(s.concurrency, y) for s, y in points],
+                  [b for b in bands if b] if all(bands) and bands else None)
 
 
 def _accuracy_groups(run: StoredRun) -> dict[tuple[str, str], dict[str, tuple[float, float | None]]]:

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from qexplore.loadtest.metrics import capacity_at
+from qexplore.loadtest.metrics import LevelSummary, capacity_at
+from qexplore.results.speed import SpeedComparison, compare_speed
 
 OBJECTIVES = {"recovery_pct": 1, "user_tps_p1": 1, "output_tps": 1, "weights_gb": -1}
 
 
+SPEED_FIGURES = {"user_tps_p1": "user_tps.p1", "output_tps": "output_tps",
+                 "ttft_ms_p99": "ttft_ms.p99"}  # table column → level figure
 COLUMNS = ["variant", "scheme", "status", "weights_gb", "bits_per_weight", "recovery_pct",
-           "accuracy_verdict", "at_users", "user_tps_p1", "output_tps", "ttft_ms_p99",
-           "capacity_users", "kv_cache_tokens", "stalls", "pareto"]
+           "accuracy_verdict", "speed_verdict", "speed_ratio", "speed_ratio_lo", "speed_ratio_hi",
+           "at_users", *(f"{c}{s}" for c in SPEED_FIGURES for s in ("", "_lo", "_hi")),
+           "capacity_users", "capacity_borderline", "kv_cache_tokens", "stalls", "pareto"]
 
 
 @dataclass
@@ -34,9 +38,14 @@ class VariantRow:
     user_tps_p1: float | None = None
     output_tps: float | None = None
     ttft_ms_p99: float | None = None
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)  # by column
+    speed_verdict: str | None = None  # against the baseline, on slowest-1 % user tok/s
+    speed: SpeedComparison | None = None
+    level: LevelSummary | None = field(default=None, repr=False)  # the level judged
     failed_requests: int = 0
     stalls: int = 0  # token gaps over 1 s at the level judged: an unstable machine
     capacity_users: int | None = None
+    capacity_borderline: bool = False  # the SLO holds at capacity_users by the point value only
     kv_cache_tokens: int | None = None
     levels_p1: dict[int, float | None] = field(default_factory=dict)
     recovery_pct: float | None = None
@@ -49,9 +58,16 @@ class VariantRow:
         return self.status == "ok"
 
     def record(self) -> dict[str, Any]:
-        """Every field, with one ``recovery_TASK`` key per task (results.json's form)."""
-        d = asdict(self)
+        """Every field as a flat record (results.json's and the table's form): one
+        ``recovery_TASK`` per task, ``COLUMN_lo``/``_hi`` per speed figure, the speed ratio."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)
+             if f.name not in ("level", "speed", "intervals")}
         d.update({f"recovery_{t}": v for t, v in sorted(d.pop("recovery_by_task").items())})
+        for c in SPEED_FIGURES:
+            d[f"{c}_lo"], d[f"{c}_hi"] = self.intervals.get(c, (None, None))
+        s = self.speed
+        d["speed_ratio"], d["speed_ratio_lo"], d["speed_ratio_hi"] = (
+            (s.ratio, s.lo, s.hi) if s else (None, None, None))
         return d
 
     def cells(self, columns: list[str]) -> list[Any]:
@@ -83,6 +99,7 @@ class Constraints:
     min_user_tps: float
     max_accuracy_drop_pct: float
     max_ttft_ms: float | None = None
+    speed_margin: float = 0.1  # speed differences below this fraction are "same"
 
 
 def at(row: VariantRow, c: Constraints) -> str:
@@ -142,13 +159,43 @@ def recommend(rows: Sequence[VariantRow], c: Constraints) -> Recommendation:
         return Recommendation(None, {v: "; ".join(b) for v, b in blockers.items()},
                               f"No variant meets every constraint at {c.users} users.",
                               _suggestions(rows, c, blockers))
-    best = min(fine, key=lambda r: (-(r.user_tps_p1 or 0.0), _or_inf(r.weights_gb)))
-    reasons = {r.variant: "; ".join(blockers[r.variant]) or _slower(r, best, c)
+    fastest = min(fine, key=lambda r: (-(r.user_tps_p1 or 0.0), _or_inf(r.weights_gb)))
+    tied = [r for r in fine if r is fastest or _same_speed(fastest, r, c)]
+    best = max(tied, key=_next_criteria)  # a tie in speed goes to accuracy, then memory
+    reasons = {r.variant: "; ".join(blockers[r.variant]) or
+               (_tie_loss(r, best, c) if r in tied else _slower(r, best, c))
                for r in rows if r is not best}
     summary = (f"Deploy {best.variant} ({best.scheme}): {at(best, c)} the slowest 1% get "
                f"{best.user_tps_p1:.1f} tok/s (≥ {c.min_user_tps:g}), {best.output_tps or 0:.0f} "
-               f"tok/s in total" + _accuracy_phrase(best) + ".")
+               f"tok/s in total" + _accuracy_phrase(best) + "." + _tie_phrase(best, tied))
     return Recommendation(best.variant, reasons, summary, warnings=_unstable(rows, c))
+
+
+def _same_speed(a: VariantRow, b: VariantRow, c: Constraints) -> bool:
+    """Whether two rows' slowest-1 % user tok/s differ by no more than the noise and the
+    margin (rows without a measured level only when exactly equal)."""
+    if a.level is None or b.level is None:
+        return a.user_tps_p1 == b.user_tps_p1
+    return compare_speed(a.level, b.level, "user_tps.p1", c.speed_margin).verdict == "same"
+
+
+def _next_criteria(r: VariantRow) -> tuple[float, float]:
+    return (-math.inf if r.recovery_pct is None else r.recovery_pct, -_or_inf(r.weights_gb))
+
+
+def _tie_phrase(best: VariantRow, tied: list[VariantRow]) -> str:
+    others = [r.variant for r in tied if r is not best]
+    if not others:
+        return ""
+    return (f" Tied in speed with {', '.join(others)} (within the noise and the margin); "
+            "chosen on accuracy, then memory.")
+
+
+def _tie_loss(row: VariantRow, best: VariantRow, c: Constraints) -> str:
+    why = ("lower accuracy" if _next_criteria(row)[0] < _next_criteria(best)[0]
+           else "larger weights" if _next_criteria(row)[1] < _next_criteria(best)[1]
+           else "no better on accuracy or memory")
+    return f"as fast {at(row, c)} within the noise, but {why}"
 
 
 def _unstable(rows: Sequence[VariantRow], c: Constraints) -> list[str]:

@@ -128,6 +128,11 @@ class StoredRun(BaseModel):
         """The evaluated baseline every other variant's accuracy is compared with."""
         return next((v for v in self.variants if v.scheme == "baseline" and v.eval), None)
 
+    @property
+    def reference(self) -> StoredVariant | None:
+        """The variant speed verdicts compare against: the baseline scheme's."""
+        return next((v for v in self.variants if v.scheme == "baseline"), None)
+
     @cached_property
     def comparisons(self) -> dict[str, Comparisons]:
         """Per measured variant: its paired comparison with the baseline (read from the
@@ -138,6 +143,11 @@ class StoredRun(BaseModel):
         base_eval = base.eval.result()
         return {v.name: paired_comparisons(base_eval, v.eval.result()) for v in self.variants
                 if v is not base and v.eval and v.ok}
+
+    @property
+    def speed_margin(self) -> float:
+        """The recipe's practical margin for speed verdicts, as a fraction."""
+        return self.recipe.slo.speed_margin_pct / 100
 
     def target_users(self) -> int:
         return self.recipe.slo.target_users or max(self.recipe.workloads[0].concurrency)

@@ -20,7 +20,7 @@ from typing import Any
 from qexplore.errors import RecipeError, StoreError
 from qexplore.registry import suggest
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_PATH = Path("reports") / "qexplore.db"
 
 MIGRATIONS: list[tuple[str, str]] = [
@@ -45,6 +45,15 @@ MIGRATIONS: list[tuple[str, str]] = [
     # measurement: 'interrupted' levels are measured again on resume and never judged.
     ("002_level_status", """
         ALTER TABLE levels ADD COLUMN status TEXT NOT NULL DEFAULT 'ok';
+    """),
+    # Each trial of a level on its own: what resume reads to know which trials are done. The
+    # levels table holds each level pooled over its measured trials, with its intervals.
+    ("003_level_trials", """
+        CREATE TABLE level_trials (
+            run_id TEXT NOT NULL, variant TEXT NOT NULL, workload TEXT NOT NULL,
+            concurrency INTEGER NOT NULL, rate REAL NOT NULL DEFAULT 0, trial INTEGER NOT NULL,
+            status TEXT NOT NULL, summary TEXT NOT NULL, raw_path TEXT, recorded_at REAL NOT NULL,
+            PRIMARY KEY (run_id, variant, workload, concurrency, rate, trial));
     """),
 ]
 
@@ -178,6 +187,19 @@ class Store:
                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        (run_id, variant, workload, summary["concurrency"], summary.get("rate") or 0,
                         json.dumps(summary), raw_path, time.time(), status))
+
+    def add_trial(self, run_id: str, variant: str, workload: str, trial: int,
+                  summary: dict[str, Any], raw_path: str | None, status: str = "ok") -> None:
+        """Record one trial of a level ('interrupted' when its server died under it)."""
+        with self.tx() as db:
+            db.execute("INSERT OR REPLACE INTO level_trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (run_id, variant, workload, summary["concurrency"], summary.get("rate") or 0,
+                        trial, status, json.dumps(summary), raw_path, time.time()))
+
+    def trials(self, run_id: str, variant: str) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT * FROM level_trials WHERE run_id = ? AND variant = ? "
+                               "ORDER BY workload, rate, concurrency, trial", (run_id, variant))
+        return [_decode(r, ("summary",)) for r in rows]
 
     def levels(self, run_id: str, variant: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT * FROM levels WHERE run_id = ?" + (" AND variant = ?" if variant else "")

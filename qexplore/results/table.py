@@ -9,9 +9,10 @@ from typing import Any
 import pandas as pd
 
 from qexplore.evaluate.stats import family_verdict
-from qexplore.loadtest.metrics import capacity_at, levels_p1
+from qexplore.loadtest.metrics import LevelSummary, capacity_at, levels_p1
 from qexplore.results.pareto import (
     COLUMNS,
+    SPEED_FIGURES,
     Constraints,
     Recommendation,
     VariantRow,
@@ -19,6 +20,7 @@ from qexplore.results.pareto import (
     recommend,
 )
 from qexplore.results.run import StoredRun, StoredVariant
+from qexplore.results.speed import compare_speed
 
 INTEGER_COLUMNS = ("at_users", "capacity_users", "kv_cache_tokens", "stalls")
 
@@ -58,10 +60,40 @@ def _row(run: StoredRun, v: StoredVariant, users: int) -> VariantRow:
         capacity_users=capacity_at(p1s, slo.min_user_tps), levels_p1=p1s,
         kv_cache_tokens=v.server.kv_cache_tokens if v.server else None)
     if lv:
-        row.at_users, row.user_tps_p1, row.output_tps = lv.concurrency, lv.user_tps.p1, lv.output_tps
-        row.ttft_ms_p99, row.failed_requests, row.stalls = lv.ttft_ms.p99, lv.failed, lv.stalls
+        _add_level(row, lv)
+        row.capacity_borderline = _borderline(levels, row.capacity_users, slo.min_user_tps)
+        _add_speed_verdict(run, v, row)
     _add_accuracy(run, v, row)
     return row
+
+
+def _add_level(row: VariantRow, lv: LevelSummary) -> None:
+    row.level, row.at_users, row.failed_requests, row.stalls = (
+        lv, lv.concurrency, lv.failed, lv.stalls)
+    row.user_tps_p1, row.output_tps, row.ttft_ms_p99 = lv.user_tps.p1, lv.output_tps, lv.ttft_ms.p99
+    row.intervals = {c: ci for c, fig in SPEED_FIGURES.items() if (ci := lv.interval(fig))}
+
+
+def _borderline(levels: list[LevelSummary], capacity: int | None, floor: float) -> bool:
+    """Whether the capacity level meets the floor by its point value but not by the lower end
+    of its interval (so the SLO there is not certain)."""
+    lv = next((s for s in levels if s.concurrency == capacity), None)
+    ci = lv.interval("user_tps.p1") if lv else None
+    return ci is not None and ci[0] < floor
+
+
+def _add_speed_verdict(run: StoredRun, v: StoredVariant, row: VariantRow) -> None:
+    """Against the baseline at the same users, on slowest-1 % user tok/s."""
+    ref = run.reference
+    if ref is None or row.level is None:
+        return
+    if ref is v:
+        row.speed_verdict = "baseline"
+        return
+    base = next((s for s in run.closed_loop(ref.name) if s.concurrency == row.at_users), None)
+    if base is not None:
+        row.speed = compare_speed(base, row.level, "user_tps.p1", run.speed_margin)
+        row.speed_verdict = row.speed.verdict
 
 
 def _add_accuracy(run: StoredRun, v: StoredVariant, row: VariantRow) -> None:
@@ -90,7 +122,8 @@ def recommendation(run: StoredRun, users: int | None = None, min_user_tps: float
     slo = run.recipe.slo
     users = users or run.target_users()
     c = Constraints(users, slo.min_user_tps if min_user_tps is None else min_user_tps,
-                    slo.max_accuracy_drop_pct if max_drop is None else max_drop, slo.max_ttft_ms)
+                    slo.max_accuracy_drop_pct if max_drop is None else max_drop, slo.max_ttft_ms,
+                    run.speed_margin)
     return recommend(variant_rows(run, users) if rows is None else rows, c)
 
 

@@ -33,14 +33,18 @@ def provenance() -> dict[str, Any]:
 
 
 def level(users: int, output_tps: float, p1: float, ttft_p99: float, failed: int = 0,
-          sent: int = 10, stalls: int = 0) -> dict[str, Any]:
-    """A closed-loop level's stored summary with the given headline numbers."""
+          sent: int = 10, stalls: int = 0, spread: float | None = None) -> dict[str, Any]:
+    """A closed-loop level's stored summary with the given headline numbers; ``spread`` (a
+    fraction) gives each an interval of ± that much, as three trials would."""
     lat = Latency(p50=ttft_p99 / 2, p90=ttft_p99 * 0.9, p99=ttft_p99)
     return LevelSummary(
         concurrency=users, sent=sent, completed=sent - failed, failed=failed, duration_s=1.0,
         output_tps=output_tps, request_tps=float(sent), user_tps=UserTps(mean=p1, p50=p1, p1=p1),
         ttft_ms=lat, tpot_ms=lat, itl_ms=lat, e2e_ms=lat, error_rate=failed / sent,
-        goodput=1 - failed / sent, stalls=stalls, stall_max_ms=1500.0 if stalls else 50.0
+        goodput=1 - failed / sent, stalls=stalls, stall_max_ms=1500.0 if stalls else 50.0,
+        trials=1 if spread is None else 3,
+        ci={} if spread is None else {f: (v * (1 - spread), v * (1 + spread)) for f, v in (
+            ("output_tps", output_tps), ("user_tps.p1", p1), ("ttft_ms.p99", ttft_p99))},
     ).as_dict()
 
 

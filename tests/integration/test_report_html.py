@@ -31,7 +31,8 @@ def synthetic_run(tmp: Path) -> tuple[Store, str]:
                              eval=stored.evaluation(tmp / f"eval{i}", "t", correct))
         for users in (1, 4, 16):
             store.add_level("r1", name, "short",
-                            stored.level(users, tps * users, tps / users ** 0.3, 40.0 * users), None)
+                            stored.level(users, tps * users, tps / users ** 0.3, 40.0 * users,
+                                         spread=0.1), None)
     store.set_run_status("r1", "complete")
     return store, "r1"
 

@@ -24,7 +24,8 @@ name: dies
 model: {{path: {model}}}
 variants: [{{name: base, scheme: baseline}}]
 workloads:
-  - {{name: short, prompts: short, max_tokens: 4, concurrency: [1, 4], requests: 20, warmup: 0}}
+  - {{name: short, prompts: short, max_tokens: 4, concurrency: [1, 4], requests: 20, warmup: 0,
+      trials: {trials}}}
 eval: {{tasks: []}}
 slo: {{min_user_tps: 1}}
 """
@@ -47,7 +48,7 @@ def sweep(tmp: Path, **env: str) -> subprocess.CompletedProcess[str]:
 
 def test_a_level_its_server_died_under_is_measured_again(
         fake_vllm: Callable[..., None], tmp_path: Path) -> None:
-    (tmp_path / "r.yaml").write_text(RECIPE.format(model=tiny_model(tmp_path / "model")))
+    (tmp_path / "r.yaml").write_text(RECIPE.format(model=tiny_model(tmp_path / "model"), trials=1))
     fake_vllm(itl_s=0.01)
     # completion 1 is the start-up check, 2–21 the 1-user level; the 4-user level dies at 30
     first = sweep(tmp_path, FAKE_DIE_AT="30")
@@ -70,3 +71,28 @@ def test_a_level_its_server_died_under_is_measured_again(
     assert after[1].summary == kept  # the whole level was not measured again
     assert after[4].summary.completed == 20 and after[4].summary.failed == 0
     assert run.variants[0].status == "ok"
+
+
+def test_trials_interleave_and_resume_measures_only_the_missing_trial(
+        fake_vllm: Callable[..., None], tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(RECIPE.format(model=tiny_model(tmp_path / "model"), trials=2))
+    fake_vllm(itl_s=0.01)
+    # 10 requests a trial, interleaved: 1 user t0 (completions 2-11), 4 users t0 (12-21),
+    # 1 user t1 (22-31), 4 users t1 (32-41): the server dies in the last trial
+    assert sweep(tmp_path, FAKE_DIE_AT="35").returncode == 1
+    with Store(tmp_path / "s.db") as store:
+        run_id = store.runs()[0]["run_id"]
+        trials = {(r["concurrency"], r["trial"]): r["status"] for r in store.trials(run_id, "base")}
+        pooled = {lv.summary.concurrency: lv.summary for lv in load_run(store, run_id).levels}
+    assert trials == {(1, 0): "ok", (4, 0): "ok", (1, 1): "ok", (4, 1): "interrupted"}
+    assert (pooled[1].trials, pooled[1].sent, pooled[4].trials, pooled[4].sent) == (2, 20, 1, 10)
+    assert "output_tps" in pooled[1].ci and pooled[4].ci == {}  # one trial: no interval
+    assert sweep(tmp_path).returncode == 0
+    with Store(tmp_path / "s.db") as store:
+        after = {(r["concurrency"], r["trial"]): r for r in store.trials(run_id, "base")}
+        level4 = next(lv.summary for lv in load_run(store, run_id).levels
+                      if lv.summary.concurrency == 4)
+    assert {k: r["status"] for k, r in after.items()} == dict.fromkeys(trials, "ok")
+    assert (level4.trials, level4.sent, level4.failed) == (2, 20, 0)
+    lo, hi = level4.ci["output_tps"]
+    assert lo <= level4.output_tps <= hi

@@ -86,7 +86,7 @@ def test_a_decision_resting_on_stalled_levels_says_so(tmp_path: Path) -> None:
     stored.add_run(store, "r", stored.recipe(users=(4,), target_users=4))
     for i, (name, stalls) in enumerate([("bf16", 0), ("int8", 2)]):
         store.upsert_variant("r", name, "baseline" if i == 0 else "W8A8", i, status="ok")
-        store.add_level("r", name, "short", stored.level(4, 100.0, 25.0 + i, 50.0, stalls=stalls),
+        store.add_level("r", name, "short", stored.level(4, 100.0, 25.0 + 10 * i, 50.0, stalls=stalls),
                         None)
     with store:
         run = load_run(store, "r")
@@ -96,3 +96,27 @@ def test_a_decision_resting_on_stalled_levels_says_so(tmp_path: Path) -> None:
     assert rec.lines()[-1] == ("- caution: it rests on levels with stalls, a sign of an unstable "
                                "machine: int8 at 4 users (2 stalls); measure again on a quiet "
                                "machine")
+
+
+def test_twins_tie_in_speed_and_the_tie_is_named(tmp_path: Path) -> None:
+    # A/A: the same checkpoint under two names, 3 % apart with ±8 % intervals: "same" speed,
+    # and the choice goes to the next criteria (accuracy, then memory) with the tie said.
+    store = Store(tmp_path / "s.db")
+    stored.add_run(store, "r", stored.recipe(users=(4,), target_users=4))
+    for i, (name, p1) in enumerate([("bf16", 25.0), ("bf16-again", 25.75), ("int8", 40.0)]):
+        scheme = ("baseline", "baseline", "W8A8")[i]
+        store.upsert_variant("r", name, scheme, i, status="ok",
+                             build=stored.build(name, scheme, 2e9 if i < 2 else 1e9, 16),
+                             eval=stored.evaluation(tmp_path / name, "t", 90 if i < 2 else 60))
+        store.add_level("r", name, "short", stored.level(4, 100.0, p1, 50.0, spread=0.08), None)
+    with store:
+        run = load_run(store, "r")
+    rows = {r.variant: r for r in variant_rows(run)}
+    assert rows["bf16-again"].speed_verdict == "same" and rows["int8"].speed_verdict == "faster"
+    assert rows["bf16-again"].accuracy_verdict == "same"
+    rec = recommendation(run, max_drop=1)  # int8 loses 33 % accuracy: out
+    assert rec.winner == "bf16"
+    assert rec.summary.endswith("Tied in speed with bf16-again (within the noise and the margin); "
+                                "chosen on accuracy, then memory.")
+    assert rec.reasons["bf16-again"] == ("as fast at 4 users within the noise, but no better on "
+                                         "accuracy or memory")

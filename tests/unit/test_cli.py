@@ -70,5 +70,5 @@ def test_loadtest_refuses_fewer_requests_than_users() -> None:
     r = qexplore("loadtest", "--endpoint", "http://127.0.0.1:9", "--model", "m",
                  "--concurrency", "1,8", "--requests", "4")
     assert r.returncode == 2
-    assert "4 requests cannot keep 8 users busy" in r.stderr
+    assert "4 requests per trial cannot keep 8 users busy" in r.stderr
     assert "Traceback" not in r.stderr + r.stdout

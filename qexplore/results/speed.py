@@ -1,0 +1,72 @@
+"""Speed verdicts: is one measured level faster than another, beyond the noise and beyond a
+practical margin?
+
+The test: the ratio of the two figures (oriented so that > 1 means faster: tok/s as
+``other / reference``, latencies as ``reference / other``) with a 95 % interval from a normal
+approximation on the log scale, each side's standard error read off its own 95 % interval
+(``summary.ci``: trials and requests resampled, see ``loadtest/intervals.py``). The verdict is
+``faster`` only when the interval lies above 1 **and** the ratio exceeds 1 + margin (``slower``
+mirrored); anything else is ``same``. Without intervals (a single trial) the margin alone
+decides, and the comparison says it had no interval.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from qexplore.loadtest.metrics import LevelSummary
+
+Z = 1.959964  # two-sided 95 %
+LOWER_IS_BETTER = ("ttft_ms.", "tpot_ms.", "itl_ms.", "e2e_ms.")
+
+
+@dataclass(frozen=True)
+class SpeedComparison:
+    figure: str  # "user_tps.p1", "output_tps", "ttft_ms.p99", …
+    ratio: float | None  # > 1: the other level is faster on this figure
+    lo: float | None
+    hi: float | None
+    verdict: str  # faster | slower | same | unknown
+
+    def describe(self) -> str:
+        if self.ratio is None:
+            return f"{self.figure}: not comparable"
+        ci = f" [{self.lo:.2f}, {self.hi:.2f}]" if self.lo is not None and self.hi is not None \
+            else " (no interval)"
+        return f"{self.figure} ratio {self.ratio:.2f}{ci}"
+
+
+def log_se(value: float, ci: tuple[float, float] | None) -> float | None:
+    """Standard error of ln(value) from a 95 % interval (its upper half when the lower bound
+    is not positive, as a t-interval of few trials can be)."""
+    if ci is None or value <= 0:
+        return None
+    lo, hi = ci
+    if lo > 0:
+        return (math.log(hi) - math.log(lo)) / (2 * Z)
+    return max(0.0, math.log(hi) - math.log(value)) / Z
+
+
+def compare_speed(reference: LevelSummary, other: LevelSummary, figure: str, margin: float
+                  ) -> SpeedComparison:
+    """``other`` against ``reference`` on one figure; ``margin`` is a fraction (0.1 = 10 %)."""
+    a, b = reference.value(figure), other.value(figure)
+    if a is None or b is None or a <= 0 or b <= 0:
+        return SpeedComparison(figure, None, None, None, "unknown")
+    lower_better = figure.startswith(LOWER_IS_BETTER)
+    ratio = a / b if lower_better else b / a
+    se_a, se_b = log_se(a, reference.interval(figure)), log_se(b, other.interval(figure))
+    if se_a is None or se_b is None:
+        return SpeedComparison(figure, ratio, None, None, _verdict(ratio, ratio, ratio, margin))
+    half = Z * math.hypot(se_a, se_b)
+    lo, hi = ratio * math.exp(-half), ratio * math.exp(half)
+    return SpeedComparison(figure, ratio, lo, hi, _verdict(ratio, lo, hi, margin))
+
+
+def _verdict(ratio: float, lo: float, hi: float, margin: float) -> str:
+    if lo > 1 and ratio > 1 + margin:
+        return "faster"
+    if hi < 1 and ratio < 1 - margin:
+        return "slower"
+    return "same"

@@ -1,0 +1,57 @@
+"""Speed verdicts: faster or slower only beyond both the noise and the practical margin."""
+
+from __future__ import annotations
+
+import pytest
+from pytest import approx
+
+from qexplore.loadtest.metrics import Latency, LevelSummary, UserTps
+from qexplore.results.speed import compare_speed, log_se
+
+pytestmark = pytest.mark.unit
+
+
+def level(p1: float, ci: tuple[float, float] | None = None, ttft: float = 100.0,
+          ttft_ci: tuple[float, float] | None = None) -> LevelSummary:
+    lat = Latency(p50=ttft, p90=ttft, p99=ttft)
+    return LevelSummary(concurrency=4, sent=48, completed=48, failed=0, duration_s=10,
+                        output_tps=100.0, request_tps=4.8, user_tps=UserTps(mean=p1, p50=p1, p1=p1),
+                        ttft_ms=lat, tpot_ms=lat, itl_ms=lat, e2e_ms=lat, error_rate=0, goodput=1,
+                        ci={k: v for k, v in (("user_tps.p1", ci), ("ttft_ms.p99", ttft_ci)) if v})
+
+
+def test_log_se_reads_a_95_percent_interval() -> None:
+    # ln(12) - ln(8) = 0.405 spans 2 × 1.96 standard errors
+    assert log_se(10, (8, 12)) == approx(0.4055 / 3.92, rel=1e-3)
+    assert log_se(10, (-1, 12)) == approx(0.1823 / 1.96, rel=1e-3)  # upper half only
+    assert log_se(10, None) is None
+
+
+def test_overlapping_noise_is_same() -> None:
+    c = compare_speed(level(10, (9.5, 10.5)), level(10.3, (9.8, 10.8)), "user_tps.p1", 0.1)
+    assert c.verdict == "same" and c.lo < 1 < c.hi  # type: ignore[operator]
+
+
+def test_a_clear_gain_beyond_the_margin_is_faster() -> None:
+    c = compare_speed(level(10, (9.5, 10.5)), level(13, (12.5, 13.5)), "user_tps.p1", 0.1)
+    assert (c.verdict, c.ratio) == ("faster", approx(1.3))
+    assert 1 < c.lo < 1.3 < c.hi  # type: ignore[operator]
+
+
+def test_significant_but_smaller_than_the_margin_is_same() -> None:
+    c = compare_speed(level(10, (9.95, 10.05)), level(10.8, (10.75, 10.85)), "user_tps.p1", 0.1)
+    assert c.lo > 1 and c.verdict == "same"  # type: ignore[operator]
+    assert compare_speed(level(10, (9.95, 10.05)), level(10.8, (10.75, 10.85)), "user_tps.p1",
+                         0.05).verdict == "faster"
+
+
+def test_without_intervals_the_margin_alone_decides() -> None:
+    c = compare_speed(level(10), level(12), "user_tps.p1", 0.1)
+    assert (c.verdict, c.lo, c.hi) == ("faster", None, None)
+    assert "(no interval)" in c.describe()
+
+
+def test_latency_is_faster_when_lower() -> None:
+    c = compare_speed(level(10, ttft=100, ttft_ci=(95, 105)), level(10, ttft=150, ttft_ci=(140, 160)),
+                      "ttft_ms.p99", 0.1)
+    assert (c.verdict, c.ratio) == ("slower", approx(2 / 3))

@@ -61,9 +61,10 @@ def problems(text: str) -> list[str]:
          "workloads[0].max_tokens: Input should be a valid integer, "
          "unable to parse string as an integer"),
         ("target: cpu", "target: rtx3909", "target: unknown target 'rtx3909' — did you mean 'RTX3090'?"),
-        ("requests: 48", "requests: 12",
-         "workloads[0].requests: 12 requests cannot keep 16 users busy (workloads[].concurrency); "
-         "a closed-loop level needs at least as many requests as users"),
+        ("requests: 48", "requests: 36",  # 12 a trial, 16 users
+         "workloads[0].requests: 12 requests (36 over 3 trials) cannot keep 16 users busy "
+         "(workloads[].concurrency); a closed-loop level needs at least as many requests per "
+         "trial as users"),
         ("max_tokens: 32", "max_tokens: 256",  # max_model_len 256: no room for the prompt
          "workloads[0].max_tokens: 257 tokens (prompt and output) cannot fit model.max_model_len 256"),
         ("max_num_seqs: 32", "max_num_seqs: 8",

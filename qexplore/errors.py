@@ -23,6 +23,7 @@ class ExitCode(IntEnum):
     BAD_INPUT = 2
     ENVIRONMENT = 3
     STAGE_FAILED = 4
+    INCONCLUSIVE = 5  # compare: no regression shown, but the noise hides whether there is one
 
 
 class QexploreError(Exception):

@@ -240,9 +240,26 @@ class _VariantRun:
             self.record(status="failed", error="\n".join(e.lines()))
             self.obs.variant_done(self.v.name, "failed", e.lines()[0])
             return "failed"
+        self._repool_stale()
         self.record(status="ok")
         self.obs.variant_done(self.v.name, "ok")
         return "ok"
+
+    def _repool_stale(self) -> None:
+        """Pool again any level whose stored pool misses trials (a sweep killed between
+        storing a trial and pooling it)."""
+        rows = self.store.trials(self.run_id, self.v.name)
+        ok = {(r["workload"], r["concurrency"]): 0 for r in rows}
+        for r in rows:
+            ok[(r["workload"], r["concurrency"])] += r["status"] == "ok"
+        pooled = {(lv.workload, lv.summary.concurrency): lv.summary.trials
+                  for lv in load_run(self.store, self.run_id).levels
+                  if lv.variant == self.v.name and lv.measured}
+        for w in self.recipe.workloads:
+            for u in w.concurrency:
+                n = ok.get((w.name, u), 0)
+                if n and pooled.get((w.name, u)) != n:
+                    self._pool(w, u)
 
     def _trials_done(self, stored: StoredRun) -> set[tuple[str, int, int]]:
         """(workload, users, trial) measured already; a level stored before trials existed
@@ -309,7 +326,7 @@ class _VariantRun:
             died = _death(server, recs)  # a trial its server did not survive: no measurement
             self.store.add_trial(self.run_id, self.v.name, w.name, lv.trial, summary.as_dict(),
                                  str(raw), "interrupted" if died else "ok")
-            self._pool(w, lv.concurrency, summary if died else None, str(raw))
+            self._pool(w, lv.concurrency, (summary, str(raw)) if died else None)
             if died:
                 raise died
             self.obs.level_done(self.v.name, summary)
@@ -321,20 +338,22 @@ class _VariantRun:
                      sampler=MetricsSampler(server.base_url), check=server.check_alive,
                      on_level=on_level)
 
-    def _pool(self, w: Workload, users: int, interrupted: LevelSummary | None, raw: str) -> None:
+    def _pool(self, w: Workload, users: int,
+              interrupted: tuple[LevelSummary, str] | None = None) -> None:
         """Store the level pooled over its measured trials (with their intervals); a level with
         none yet keeps the interrupted trial's summary as an 'interrupted' level."""
         rows = [r for r in self.store.trials(self.run_id, self.v.name)
                 if (r["workload"], r["concurrency"], r["status"]) == (w.name, users, "ok")]
         if not rows:
             if interrupted:
-                self.store.add_level(self.run_id, self.v.name, w.name, interrupted.as_dict(), raw,
-                                     "interrupted")
+                self.store.add_level(self.run_id, self.v.name, w.name,
+                                     interrupted[0].as_dict(), interrupted[1], "interrupted")
             return
         slo = RequestSlo(self.recipe.slo.min_user_tps, self.recipe.slo.max_ttft_ms)
         pooled = summarize_trials([read_raw(Path(r["raw_path"])) for r in rows], slo)
         pooled.telemetry = rows[-1]["summary"].get("telemetry")
-        self.store.add_level(self.run_id, self.v.name, w.name, pooled.as_dict(), raw)
+        self.store.add_level(self.run_id, self.v.name, w.name, pooled.as_dict(),
+                             rows[-1]["raw_path"])
 
     def _evaluate(self, server: Server) -> None:
         e = self.recipe.eval

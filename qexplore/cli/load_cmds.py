@@ -117,21 +117,24 @@ def _run(target: Endpoint, shape: RequestShape, levels: list[LevelPlan], slo: Re
 
 
 def levels_table(levels: list[LevelSummary]) -> Table:
-    """The per-level summary as a terminal table."""
+    """The per-level summary as a terminal table; with trials, throughput and the slowest-1 %
+    figure carry their 95 % interval."""
     t = Table(box=None, header_style="bold")
-    for col in ("users", "done", "failed", "out tok/s", "req/s", "user tok/s mean", "p50",
-                "p1 (slowest)", "TTFT p50 ms", "p99", "TPOT p50 ms", "ITL p99 ms", "E2E p99 ms"):
+    for col in ("users", "trials", "done", "failed", "out tok/s", "req/s", "user tok/s mean",
+                "p50", "p1 (slowest)", "TTFT p50 ms", "p99", "TPOT p50 ms", "ITL p99 ms",
+                "E2E p99 ms", "stalls"):
         t.add_column(col, justify="right")
-
-    def f(x: float | None, d: int = 1) -> str:
-        return "–" if x is None else f"{x:,.{d}f}"
-
     for s in levels:
-        t.add_row(str(s.concurrency) + (f" @{s.rate:g}/s" if s.rate else ""), str(s.completed),
-                  str(s.failed), f(s.output_tps, 0), f(s.request_tps, 2), f(s.user_tps.mean),
-                  f(s.user_tps.p50), f(s.user_tps.p1), f(s.ttft_ms.p50, 0),
-                  f(s.ttft_ms.p99, 0), f(s.tpot_ms.p50, 1), f(s.itl_ms.p99, 1),
-                  f(s.e2e_ms.p99, 0))
+        def f(figure: str, d: int = 1, s: LevelSummary = s) -> str:
+            x, ci = s.value(figure), s.interval(figure)
+            text = "–" if x is None else f"{x:,.{d}f}"
+            return text if ci is None else f"{text} [{ci[0]:,.{d}f}, {ci[1]:,.{d}f}]"
+
+        t.add_row(str(s.concurrency) + (f" @{s.rate:g}/s" if s.rate else ""), str(s.trials),
+                  str(s.completed), str(s.failed), f("output_tps", 0), f("request_tps", 2),
+                  f("user_tps.mean"), f("user_tps.p50"), f("user_tps.p1"), f("ttft_ms.p50", 0),
+                  f("ttft_ms.p99", 0), f("tpot_ms.p50"), f("itl_ms.p99"), f("e2e_ms.p99", 0),
+                  str(s.stalls))
     return t
 
 

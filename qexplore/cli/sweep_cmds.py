@@ -85,9 +85,9 @@ def _show_dry_run(d: DryRun, r: Recipe) -> None:
         if not d.refusals:  # --allow-unsupported: the run goes ahead with it
             console.print(f"[yellow]runs although unsupported:[/] {line}", highlight=False)
     for w in r.workloads:
-        console.print(f"workload {w.name}: {len(w.concurrency)} levels × {w.requests} requests "
-                      f"= {len(w.concurrency) * w.requests} requests per variant, "
-                      f"max_tokens {w.max_tokens}")
+        console.print(f"workload {w.name}: {len(w.concurrency)} levels × {w.trials} trials × "
+                      f"{w.per_trial} requests = {len(w.concurrency) * w.trials * w.per_trial} "
+                      f"requests per variant, max_tokens {w.max_tokens}")
     if r.eval.tasks:
         console.print(f"eval: {', '.join(t.name for t in r.eval.tasks)}"
                       + (f", limit {r.eval.limit}" if r.eval.limit else ""))
@@ -175,18 +175,25 @@ def compare(
     store: StoreOpt = None,
 ) -> None:
     """Compare two runs per variant; exit 1 on a regression (significant accuracy drop, a
-    speed/latency change beyond the thresholds, more failed requests, or a level or evaluation
-    missing from RUN_B), so a nightly job can gate on it."""
+    significant speed/latency change beyond the thresholds, more failed requests, or a level or
+    evaluation missing from RUN_B), 5 when the noise hides whether there is one — so a nightly
+    job can gate on it."""
     from qexplore.results.compare import Thresholds, compare_runs
 
     a, b = _load(store, run_a, run_b)
     deltas = compare_runs(a, b, Thresholds(max_throughput_drop, max_latency_rise, allow_missing))
     _show_deltas(deltas, run_a, run_b)
     bad = [d for d in deltas if d.regression]
+    unsure = [d for d in deltas if d.inconclusive]
     if bad:
         names = sorted({f"{d.variant} ({d.what})" for d in bad})
         console.print(f"[red]{len(bad)} regression(s):[/] {', '.join(names)}", highlight=False)
         raise typer.Exit(int(ExitCode.PARTIAL))
+    if unsure:
+        names = sorted({f"{d.variant} ({d.what})" for d in unsure})
+        console.print(f"[yellow]inconclusive:[/] the noise is larger than the limit for "
+                      f"{', '.join(names)}; measure with more trials or requests", highlight=False)
+        raise typer.Exit(int(ExitCode.INCONCLUSIVE))
     console.print("no regression")
 
 
@@ -197,7 +204,8 @@ def _show_deltas(deltas: list[Delta], run_a: str, run_b: str) -> None:
     for c in ("variant", "what", run_a, run_b, "change %", "", "note"):
         t.add_column(c)
     for d in deltas:
-        mark = "[red]REGRESSION[/]" if d.regression else ""
+        mark = ("[red]REGRESSION[/]" if d.regression else
+                "[yellow]inconclusive[/]" if d.inconclusive else "")
         t.add_row(d.variant, d.what, f(d.a), f(d.b), f(d.change_pct), mark, d.note)
     console.print(t)
 

@@ -3,7 +3,10 @@
 Regression rules (defaults, all settable): a significant accuracy drop (paired test, p < 0.05,
 on any task metric); output tok/s or slowest-1 % user tok/s down by more than 10 % at any level;
 TTFT p99 up by more than 25 % at any level; more failed requests at any level; a level or an
-evaluation of the first run that the second lacks (unless missing ones are allowed).
+evaluation of the first run that the second lacks (unless missing ones are allowed). A speed
+change counts only when it is both beyond the limit and significant (the levels' 95 %
+intervals, see ``results/speed.py``); where the interval reaches beyond the limit without
+being significant, the figure is ``inconclusive``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from dataclasses import dataclass
 from qexplore.evaluate.run import paired_comparisons
 from qexplore.loadtest.metrics import LevelSummary
 from qexplore.results.run import StoredRun, StoredVariant
+from qexplore.results.speed import compare_speed
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class Delta:
     change_pct: float | None
     regression: bool
     note: str = ""
+    inconclusive: bool = False  # the noise is larger than the limit: neither pass nor fail
 
 
 def _pct(a: float | None, b: float | None) -> float | None:
@@ -84,19 +89,28 @@ def _speed(name: str, a: StoredRun, b: StoredRun, th: Thresholds) -> list[Delta]
 def _level_deltas(name: str, k: tuple[str, int, float | None], sa: LevelSummary,
                   sb: LevelSummary, th: Thresholds) -> list[Delta]:
     where = f"{k[0]}@{k[1]} users"
-    out = []
-    for metric, x, y, worse_if in (
-        ("output_tps", sa.output_tps, sb.output_tps, "drop"),
-        ("user_tps_p1", sa.user_tps.p1, sb.user_tps.p1, "drop"),
-        ("ttft_ms_p99", sa.ttft_ms.p99, sb.ttft_ms.p99, "rise"),
-    ):
-        change = _pct(x, y)
-        limit = th.max_throughput_drop_pct if worse_if == "drop" else th.max_latency_rise_pct
-        bad = change is not None and (-change if worse_if == "drop" else change) > limit
-        out.append(Delta(name, f"{where}: {metric}", x, y, change, bad,
-                         f"{worse_if} limit {limit:g}%"))
+    drop = th.max_throughput_drop_pct / 100
+    rise = 1 - 1 / (1 + th.max_latency_rise_pct / 100)  # a 25 % rise is a 0.8 speed ratio
+    out = [_figure_delta(name, where, column, figure, sa, sb, margin, limit)
+           for column, figure, margin, limit in (
+               ("output_tps", "output_tps", drop, f"drop limit {th.max_throughput_drop_pct:g}%"),
+               ("user_tps_p1", "user_tps.p1", drop, f"drop limit {th.max_throughput_drop_pct:g}%"),
+               ("ttft_ms_p99", "ttft_ms.p99", rise, f"rise limit {th.max_latency_rise_pct:g}%"))]
     more = sb.error_rate > sa.error_rate
     out.append(Delta(name, f"{where}: failed requests", sa.failed, sb.failed,
                      _pct(sa.error_rate, sb.error_rate), more,
                      f"error rate {sa.error_rate:.1%} → {sb.error_rate:.1%}"))
     return out
+
+
+def _figure_delta(name: str, where: str, column: str, figure: str, sa: LevelSummary,
+                  sb: LevelSummary, margin: float, limit: str) -> Delta:
+    """A regression is a slowdown both significant and beyond the limit; when the interval
+    cannot rule out a slowdown beyond the limit, the figure is inconclusive. Levels stored
+    without intervals are judged on their point values."""
+    x, y = sa.value(figure), sb.value(figure)
+    c = compare_speed(sa, sb, figure, margin)
+    bad = c.verdict == "slower"
+    unsure = not bad and c.lo is not None and c.lo < 1 - margin
+    return Delta(name, f"{where}: {column}", x, y, _pct(x, y), bad, f"{limit}; {c.describe()}",
+                 unsure)

@@ -62,6 +62,12 @@ def levels(tmp: Path) -> pd.DataFrame:
         return pd.read_sql("SELECT variant, concurrency, recorded_at FROM levels", db)
 
 
+def trials(tmp: Path) -> pd.DataFrame:
+    with sqlite3.connect(tmp / "store.db") as db:
+        return pd.read_sql("SELECT variant, concurrency, trial, recorded_at FROM level_trials "
+                           "ORDER BY variant, concurrency, trial", db)
+
+
 def test_a_failing_variant_is_recorded_and_the_rest_complete(tmp_path: Path) -> None:
     # W4A16 forced past the plan on vLLM's AVX2 path (the CPU's own on AVX2-only machines,
     # forced on AVX-512 ones): it fails with the missing kernel named, the rest are measured.
@@ -92,23 +98,25 @@ def test_killed_sweep_resumes_and_a_completed_one_remeasures_nothing(tmp_path: P
     recipe = write_recipe(tmp_path, BF16, INT4)
     proc = subprocess.Popen([*QEXPLORE, "sweep", str(recipe), "--output", str(tmp_path / "reports")],
                             env=env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    measured = lambda: (tmp_path / "store.db").exists() and len(levels(tmp_path)) >= 1  # noqa: E731
+    measured = lambda: (tmp_path / "store.db").exists() and len(trials(tmp_path)) >= 1  # noqa: E731
     assert not kill_when(proc, measured, 600), "processes outlived the killed sweep"
-    before = levels(tmp_path)
+    before = trials(tmp_path)
 
     r = sweep(tmp_path, recipe)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "resumed" in r.stdout
-    after = levels(tmp_path)
-    assert len(after) == 4  # 2 variants × 2 levels
-    kept = before.merge(after, on=["variant", "concurrency"], suffixes=("_before", "_after"))
+    after = trials(tmp_path)
+    assert len(after) == 12 and len(levels(tmp_path)) == 4  # 2 variants × 2 levels × 3 trials
+    kept = before.merge(after, on=["variant", "concurrency", "trial"],
+                        suffixes=("_before", "_after"))
+    assert len(kept) == len(before)
     assert (kept.recorded_at_before == kept.recorded_at_after).all()  # not measured again
 
     started = time.monotonic()
     again = sweep(tmp_path, recipe)
     assert again.returncode == 0 and "resumed" in again.stdout
     assert time.monotonic() - started < 60
-    assert levels(tmp_path).equals(after)
+    assert trials(tmp_path).equals(after)
 
     run_id = again.stdout.split("run ", 1)[1].split()[0]
     same = subprocess.run([*QEXPLORE, "compare", run_id, run_id], capture_output=True, text=True,

@@ -18,7 +18,13 @@ from qexplore.report import charts as charts_
 from qexplore.report.charts import Bound, Series
 from qexplore.results.pareto import SPEED_FIGURES, Recommendation, VariantRow
 from qexplore.results.run import StoredRun
-from qexplore.results.table import comparisons_json, frame, recommendation, variant_rows
+from qexplore.results.table import (
+    comparisons_json,
+    frame,
+    level_verdicts,
+    recommendation,
+    variant_rows,
+)
 
 
 @dataclass
@@ -119,6 +125,7 @@ def results_json(run: StoredRun, rows: list[VariantRow], rec: Recommendation) ->
         "variants": [v.model_dump(mode="json", by_alias=True) for v in run.variants],
         "levels": [lv.model_dump(mode="json") for lv in run.levels],
         "comparisons": comparisons_json(run),
+        "speed": level_verdicts(run),
         "pareto": [r.record() for r in rows],
         "recommendation": {"variant": rec.winner, "summary": rec.summary, "reasons": rec.reasons,
                            "suggestions": rec.suggestions},

@@ -130,3 +130,22 @@ def recommendation(run: StoredRun, users: int | None = None, min_user_tps: float
 def comparisons_json(run: StoredRun) -> dict[str, Any]:
     return {v: {t: {m: asdict(c) for m, c in ms.items()} for t, ms in tasks.items()}
             for v, tasks in run.comparisons.items()}
+
+
+def level_verdicts(run: StoredRun) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
+    """Per variant and level ("short@16"), each speed figure against the baseline's same level:
+    ratio, 95 % interval and verdict (results.json's ``speed``)."""
+    ref = run.reference
+    if ref is None:
+        return {}
+    base = {(lv.workload, lv.summary.concurrency): lv.summary for lv in run.levels
+            if lv.variant == ref.name and lv.measured and lv.summary.rate is None}
+    out: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+    for lv in run.levels:
+        b = base.get((lv.workload, lv.summary.concurrency))
+        if lv.variant == ref.name or not lv.measured or b is None:
+            continue
+        out.setdefault(lv.variant, {})[f"{lv.workload}@{lv.summary.concurrency}"] = {
+            fig: asdict(compare_speed(b, lv.summary, fig, run.speed_margin))
+            for fig in SPEED_FIGURES.values()}
+    return out

@@ -121,4 +121,6 @@ def test_killed_sweep_resumes_and_a_completed_one_remeasures_nothing(tmp_path: P
     run_id = again.stdout.split("run ", 1)[1].split()[0]
     same = subprocess.run([*QEXPLORE, "compare", run_id, run_id], capture_output=True, text=True,
                           env=env(tmp_path))
-    assert same.returncode == 0 and "no regression" in same.stdout
+    # every ratio is exactly 1; a few trials may leave the interval wider than a limit: then
+    # "inconclusive" (5), never a regression
+    assert same.returncode in (0, 5) and "REGRESSION" not in same.stdout, same.stdout

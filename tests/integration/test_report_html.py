@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -70,3 +71,18 @@ def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> No
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom  # shown as text
     Path("reports").mkdir(exist_ok=True)
     shutil.copy(shot, Path("reports") / "test-report-screenshot.png")  # for a person to look at
+
+
+def test_results_json_carries_intervals_and_verdicts(tmp_path: Path) -> None:
+    store, run = synthetic_run(tmp_path)
+    out = write_reports(load_run(store, run), tmp_path / "report").paths["json"]
+    store.close()
+    data = json.loads(out.read_text())
+    evil = next(r for r in data["pareto"] if r["variant"] == EVIL)
+    assert evil["speed_verdict"] == "faster" and evil["user_tps_p1_lo"] < evil["user_tps_p1"]
+    assert evil["output_tps_hi"] > evil["output_tps"]
+    per_level = data["speed"][EVIL]
+    assert sorted(per_level) == ["short@1", "short@16", "short@4"]
+    assert per_level["short@4"]["output_tps"]["verdict"] == "faster"  # 1.5× with ±10 %
+    level = next(lv for lv in data["levels"] if lv["variant"] == EVIL)
+    assert set(level["summary"]["ci"]) >= {"output_tps", "user_tps.p1", "ttft_ms.p99"}

@@ -29,6 +29,7 @@ bench: setup  ## benchmarks: each prints ratios measured in the same run (minute
 	$(BIN)/python bench/loadtest_fidelity.py
 	$(BIN)/python bench/client_cost.py
 	$(BIN)/python bench/sweep_overhead.py
+	$(BIN)/python bench/aa_calibration.py
 
 clean-envs:
 	rm -rf $(VENV) "$$($(BIN)/python -m qexplore.paths serve-env 2>/dev/null || echo /nonexistent)"

@@ -32,7 +32,7 @@ def qexplore_random(base_url: str, model: str, tokenizer: str, users: int, promp
     cmd = [*QEXPLORE, "loadtest", "--endpoint", base_url, "--model", model, "--workload", "random",
            "--tokenizer", tokenizer, "--input-len", str(input_len), "--output-len", str(output_len),
            "--ignore-eos", "--concurrency", str(users), "--requests", str(prompts), "--warmup", "0",
-           "--json", str(out)]
+           "--json", str(out), "--raw", str(out.with_suffix(".parquet"))]
     return cmd, out
 
 

@@ -36,17 +36,22 @@ FAKE = Path(__file__).parents[1] / "tests" / "fakes" / "vllm"
 REAL_VLLM = paths.vllm_executable()
 
 
-def run_tool(tool: str, base_url: str, args: tuple[object, ...]) -> tuple[float, float]:
-    """(output tok/s, median TTFT ms) of one run of ``tool`` ("qexplore" or "vllm-bench")."""
+def run_tool(tool: str, base_url: str, args: tuple[object, ...]) -> tuple[float, float, float]:
+    """(output tok/s, median TTFT ms, mean prompt tokens as the server counted them) of one run
+    of ``tool`` ("qexplore" or "vllm-bench")."""
     make = qexplore_random if tool == "qexplore" else vllm_bench
     cmd, out = make(base_url, *args)  # type: ignore[arg-type]
     subprocess.run(cmd, check=True, env=OFFLINE, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
     data = read(out)
     if tool == "qexplore":
+        import pandas as pd
+
         lv = data["levels"][0]
-        return lv["output_tps"], lv["ttft_ms"]["p50"]
-    return data["output_throughput"], data["median_ttft_ms"]
+        prompt = float(pd.read_parquet(out.with_suffix(".parquet"))["prompt_tokens"].mean())
+        return lv["output_tps"], lv["ttft_ms"]["p50"], prompt
+    return (data["output_throughput"], data["median_ttft_ms"],
+            data["total_input_tokens"] / data["completed"])
 
 
 def spread(values: list[float]) -> str:
@@ -72,18 +77,20 @@ def main() -> None:
         truth = a.users * a.output_len / (0.05 + (a.output_len - 1) * 0.01)
         print(f"fake server: true TTFT 50 ms, true output {truth:.1f} tok/s")
     args = (name, model, a.users, a.prompts, a.input_len, a.output_len)
-    runs: dict[str, list[tuple[float, float]]] = {"qexplore": [], "vllm-bench": []}
+    runs: dict[str, list[tuple[float, float, float]]] = {"qexplore": [], "vllm-bench": []}
     with VllmServer(spec) as server:
         os.environ["QEXPLORE_VLLM"] = str(REAL_VLLM)  # `vllm bench` always from the serve env
         for tool in runs:
-            tps, ttft = run_tool(tool, server.base_url, args)
-            print(f"{tool:10s}: {tps:7.1f} tok/s  TTFT p50 {ttft:6.1f} ms  (warm-up, discarded)")
+            tps, ttft, prompt = run_tool(tool, server.base_url, args)
+            print(f"{tool:10s}: {tps:7.1f} tok/s  TTFT p50 {ttft:6.1f} ms  prompt {prompt:5.1f} "
+                  "tokens  (warm-up, discarded)")
         for i in range(a.pairs):
             order = ["qexplore", "vllm-bench"] if i % 2 == 0 else ["vllm-bench", "qexplore"]
             for tool in order:
                 runs[tool].append(run_tool(tool, server.base_url, args))
-                tps, ttft = runs[tool][-1]
-                print(f"{tool:10s}: {tps:7.1f} tok/s  TTFT p50 {ttft:6.1f} ms", flush=True)
+                tps, ttft, prompt = runs[tool][-1]
+                print(f"{tool:10s}: {tps:7.1f} tok/s  TTFT p50 {ttft:6.1f} ms  prompt "
+                      f"{prompt:5.1f} tokens", flush=True)
     q, v = runs["qexplore"], runs["vllm-bench"]
     tps_ratios = [qq[0] / vv[0] for qq, vv in zip(q, v, strict=True)]
     ttft_ratios = [qq[1] / vv[1] for qq, vv in zip(q, v, strict=True)]

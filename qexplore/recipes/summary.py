@@ -19,7 +19,7 @@ def summarize(r: Recipe) -> list[str]:
         users = ",".join(map(str, w.concurrency))
         lines.append(
             f"  workload {w.name}: {w.prompts} prompts, {w.api} API, max_tokens {w.max_tokens}, "
-            f"users {users}, {w.requests} requests/level"
+            f"users {users}, {w.requests} requests/level in {w.trials} trials"
         )
     tasks = ", ".join(t.name for t in r.eval.tasks) or "none"
     lines.append(f"  eval     {tasks}" + (f" (limit {r.eval.limit})" if r.eval.limit else ""))

@@ -5,10 +5,10 @@ must not mistake for a difference.
     .venv/bin/python bench/aa_calibration.py
 
 Prints, per level, the second copy's ratio to the first on slowest-1 % user tok/s, output tok/s
-and TTFT p99 with its 95 % interval and verdict; the largest ratio seen between server sessions
-(what ``slo.speed_margin_pct`` must cover); the recommendation (it should name the tie); and
-``qexplore compare`` of the two runs (exit 0, or 5 for inconclusive — never 1).
-Targets: every verdict ``same``; compare exit 0 or 5.
+and TTFT p99 with its 95 % interval and verdict; the spread between server sessions within a
+run and between runs (what ``slo.session_spread_pct`` should say for this machine); the
+recommendation (it should name the tie); and ``qexplore compare`` of the two runs (exit 0, or
+5 for inconclusive — never 1). Targets: every verdict ``same``; compare exit 0 or 5.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from qexplore.loadtest.metrics import LevelSummary
 from qexplore.results.run import load_runs
 from qexplore.results.speed import compare_speed
 from qexplore.results.table import recommendation
@@ -47,20 +48,30 @@ def sweep(recipe: Path, folder: Path, *extra: str) -> str:
     return r.stdout.split("run ", 1)[1].split()[0]
 
 
+def spread(pairs: list[tuple[LevelSummary, LevelSummary]]) -> float:
+    """One session's standard deviation about the machine's speed, as a fraction: the RMS log
+    ratio of two sessions over √2 (an upper bound: the levels' own noise is in it too)."""
+    logs = [math.log(b.value(f) / a.value(f)) for a, b in pairs for f in FIGURES  # type: ignore[operator]
+            if a.value(f) and b.value(f)]
+    return math.expm1(math.sqrt(sum(x * x for x in logs) / len(logs) / 2))
+
+
 def main() -> None:
     folder = Path(tempfile.mkdtemp())
     os.environ["QEXPLORE_STORE"] = str(folder / "store.db")
     recipe = aa_recipe(folder)
     first, second = sweep(recipe, folder), sweep(recipe, folder, "--new-run")
-    run = load_runs(folder / "store.db", first)[0]
-    worst = 0.0
-    for a, b in zip(run.closed_loop("bf16"), run.closed_loop("bf16-again"), strict=True):
+    run, again = load_runs(folder / "store.db", first, second)
+    within = list(zip(run.closed_loop("bf16"), run.closed_loop("bf16-again"), strict=True))
+    for a, b in within:
         for figure in FIGURES:
-            c = compare_speed(a, b, figure, run.speed_margin)
-            worst = max(worst, abs(math.log(c.ratio or 1)))
+            c = compare_speed(a, b, figure, run.speed_margin, run.session_spread)
             print(f"{a.concurrency:>3} users  {c.describe():<45} {c.verdict}")
-    print(f"largest ratio between server sessions: {math.exp(worst):.3f} "
-          f"(margin {run.recipe.slo.speed_margin_pct:g} %)")
+    between = [p for v in ("bf16", "bf16-again")
+               for p in zip(run.closed_loop(v), again.closed_loop(v), strict=True)]
+    print(f"spread between server sessions: {100 * spread(within):.1f} % within a run, "
+          f"{100 * spread(between):.1f} % between runs (the recipe assumes "
+          f"{run.recipe.slo.session_spread_pct:g} %)")
     print(recommendation(run).summary)
     gate = subprocess.run([*QEXPLORE, "compare", first, second], capture_output=True, text=True)
     print(f"compare {first} {second}: exit {gate.returncode}")

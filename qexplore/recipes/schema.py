@@ -210,8 +210,11 @@ class Slo(Strict):
     )
     max_ttft_ms: PositiveFloat | None = Field(None, description="Ceiling on TTFT p99, if any.")
     speed_margin_pct: Annotated[float, Field(ge=0, lt=100)] = Field(
-        10, description="Speed differences smaller than this are 'same' even when significant "
-        "(covers the spread between server sessions; see README).")
+        10, description="Speed differences smaller than this are 'same' even when significant.")
+    session_spread_pct: Annotated[float, Field(ge=0, lt=100)] = Field(
+        5, description="How much one server session's speed strays from another's on this "
+        "machine (a standard deviation, %); speed verdicts and compare allow for it. Measure it "
+        "with bench/aa_calibration.py.")
     target_users: PositiveInt | None = Field(
         None, description="Concurrency the deployment must serve (default: the highest level)."
     )

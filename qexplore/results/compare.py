@@ -11,7 +11,7 @@ being significant, the figure is ``inconclusive``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from qexplore.evaluate.run import paired_comparisons
 from qexplore.loadtest.metrics import LevelSummary
@@ -24,6 +24,7 @@ class Thresholds:
     max_throughput_drop_pct: float = 10.0
     max_latency_rise_pct: float = 25.0
     allow_missing: bool = False  # levels or evaluations absent from the second run pass
+    session_spread: float = 0.0  # the new run's recipe sets it (slo.session_spread_pct)
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ def _pct(a: float | None, b: float | None) -> float | None:
 
 def compare_runs(a: StoredRun, b: StoredRun, th: Thresholds = Thresholds()) -> list[Delta]:
     """Per variant in both runs: accuracy deltas with the paired verdict, speed deltas per level."""
+    th = replace(th, session_spread=b.session_spread)
     out: list[Delta] = []
     va = {v.name: v for v in a.variants if v.ok}
     vb = {v.name: v for v in b.variants if v.ok}
@@ -91,7 +93,7 @@ def _level_deltas(name: str, k: tuple[str, int, float | None], sa: LevelSummary,
     where = f"{k[0]}@{k[1]} users"
     drop = th.max_throughput_drop_pct / 100
     rise = 1 - 1 / (1 + th.max_latency_rise_pct / 100)  # a 25 % rise is a 0.8 speed ratio
-    out = [_figure_delta(name, where, column, figure, sa, sb, margin, limit)
+    out = [_figure_delta(name, where, column, figure, sa, sb, margin, limit, th.session_spread)
            for column, figure, margin, limit in (
                ("output_tps", "output_tps", drop, f"drop limit {th.max_throughput_drop_pct:g}%"),
                ("user_tps_p1", "user_tps.p1", drop, f"drop limit {th.max_throughput_drop_pct:g}%"),
@@ -104,12 +106,12 @@ def _level_deltas(name: str, k: tuple[str, int, float | None], sa: LevelSummary,
 
 
 def _figure_delta(name: str, where: str, column: str, figure: str, sa: LevelSummary,
-                  sb: LevelSummary, margin: float, limit: str) -> Delta:
+                  sb: LevelSummary, margin: float, limit: str, spread: float) -> Delta:
     """A regression is a slowdown both significant and beyond the limit; when the interval
     cannot rule out a slowdown beyond the limit, the figure is inconclusive. Levels stored
     without intervals are judged on their point values."""
     x, y = sa.value(figure), sb.value(figure)
-    c = compare_speed(sa, sb, figure, margin)
+    c = compare_speed(sa, sb, figure, margin, spread)
     bad = c.verdict == "slower"
     unsure = not bad and c.lo is not None and c.lo < 1 - margin
     return Delta(name, f"{where}: {column}", x, y, _pct(x, y), bad, f"{limit}; {c.describe()}",

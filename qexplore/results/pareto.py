@@ -100,6 +100,7 @@ class Constraints:
     max_accuracy_drop_pct: float
     max_ttft_ms: float | None = None
     speed_margin: float = 0.1  # speed differences below this fraction are "same"
+    session_spread: float = 0.0  # how far apart two server sessions' speeds stray (fraction)
 
 
 def at(row: VariantRow, c: Constraints) -> str:
@@ -176,7 +177,8 @@ def _same_speed(a: VariantRow, b: VariantRow, c: Constraints) -> bool:
     margin (rows without a measured level only when exactly equal)."""
     if a.level is None or b.level is None:
         return a.user_tps_p1 == b.user_tps_p1
-    return compare_speed(a.level, b.level, "user_tps.p1", c.speed_margin).verdict == "same"
+    return compare_speed(a.level, b.level, "user_tps.p1", c.speed_margin,
+                         c.session_spread).verdict == "same"
 
 
 def _next_criteria(r: VariantRow) -> tuple[float, float]:

@@ -149,6 +149,11 @@ class StoredRun(BaseModel):
         """The recipe's practical margin for speed verdicts, as a fraction."""
         return self.recipe.slo.speed_margin_pct / 100
 
+    @property
+    def session_spread(self) -> float:
+        """The recipe's spread between server sessions, as a fraction."""
+        return self.recipe.slo.session_spread_pct / 100
+
     def target_users(self) -> int:
         return self.recipe.slo.target_users or max(self.recipe.workloads[0].concurrency)
 

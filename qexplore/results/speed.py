@@ -4,7 +4,10 @@ practical margin?
 The test: the ratio of the two figures (oriented so that > 1 means faster: tok/s as
 ``other / reference``, latencies as ``reference / other``) with a 95 % interval from a normal
 approximation on the log scale, each side's standard error read off its own 95 % interval
-(``summary.ci``: trials and requests resampled, see ``loadtest/intervals.py``). The verdict is
+(``summary.ci``: trials and requests resampled, see ``loadtest/intervals.py``), plus the spread
+between server sessions (``slo.session_spread_pct``, measured by ``bench/aa_calibration.py``):
+the two sides always ran on different server sessions, which trials within one session cannot
+see. The verdict is
 ``faster`` only when the interval lies above 1 **and** the ratio exceeds 1 + margin (``slower``
 mirrored); anything else is ``same``. Without intervals (a single trial) the margin alone
 decides, and the comparison says it had no interval.
@@ -48,18 +51,21 @@ def log_se(value: float, ci: tuple[float, float] | None) -> float | None:
     return max(0.0, math.log(hi) - math.log(value)) / Z
 
 
-def compare_speed(reference: LevelSummary, other: LevelSummary, figure: str, margin: float
-                  ) -> SpeedComparison:
-    """``other`` against ``reference`` on one figure; ``margin`` is a fraction (0.1 = 10 %)."""
+def compare_speed(reference: LevelSummary, other: LevelSummary, figure: str, margin: float,
+                  session_spread: float = 0.0) -> SpeedComparison:
+    """``other`` against ``reference`` on one figure, the two measured on different server
+    sessions. ``margin`` and ``session_spread`` are fractions (0.1 = 10 %); the spread is the
+    standard deviation of one session's log speed about the machine's, which each side adds to
+    the variance of the log ratio on top of its own interval."""
     a, b = reference.value(figure), other.value(figure)
     if a is None or b is None or a <= 0 or b <= 0:
         return SpeedComparison(figure, None, None, None, "unknown")
     lower_better = figure.startswith(LOWER_IS_BETTER)
     ratio = a / b if lower_better else b / a
     se_a, se_b = log_se(a, reference.interval(figure)), log_se(b, other.interval(figure))
-    if se_a is None or se_b is None:
+    if (se_a is None or se_b is None) and not session_spread:
         return SpeedComparison(figure, ratio, None, None, _verdict(ratio, ratio, ratio, margin))
-    half = Z * math.hypot(se_a, se_b)
+    half = Z * math.hypot(se_a or 0.0, se_b or 0.0, math.sqrt(2) * math.log1p(session_spread))
     lo, hi = ratio * math.exp(-half), ratio * math.exp(half)
     return SpeedComparison(figure, ratio, lo, hi, _verdict(ratio, lo, hi, margin))
 

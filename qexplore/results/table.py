@@ -92,7 +92,8 @@ def _add_speed_verdict(run: StoredRun, v: StoredVariant, row: VariantRow) -> Non
         return
     base = next((s for s in run.closed_loop(ref.name) if s.concurrency == row.at_users), None)
     if base is not None:
-        row.speed = compare_speed(base, row.level, "user_tps.p1", run.speed_margin)
+        row.speed = compare_speed(base, row.level, "user_tps.p1", run.speed_margin,
+                                  run.session_spread)
         row.speed_verdict = row.speed.verdict
 
 
@@ -123,7 +124,7 @@ def recommendation(run: StoredRun, users: int | None = None, min_user_tps: float
     users = users or run.target_users()
     c = Constraints(users, slo.min_user_tps if min_user_tps is None else min_user_tps,
                     slo.max_accuracy_drop_pct if max_drop is None else max_drop, slo.max_ttft_ms,
-                    run.speed_margin)
+                    run.speed_margin, run.session_spread)
     return recommend(variant_rows(run, users) if rows is None else rows, c)
 
 
@@ -146,6 +147,6 @@ def level_verdicts(run: StoredRun) -> dict[str, dict[str, dict[str, dict[str, An
         if lv.variant == ref.name or not lv.measured or b is None:
             continue
         out.setdefault(lv.variant, {})[f"{lv.workload}@{lv.summary.concurrency}"] = {
-            fig: asdict(compare_speed(b, lv.summary, fig, run.speed_margin))
+            fig: asdict(compare_speed(b, lv.summary, fig, run.speed_margin, run.session_spread))
             for fig in SPEED_FIGURES.values()}
     return out

@@ -18,10 +18,12 @@ QEXPLORE = [sys.executable, "-c", "from qexplore.cli.main import run; run()"]
 
 
 def add_run(store: Store, tmp: Path, run: str, correct: int | None, tps: float,
-            failed: int = 0, users: tuple[int, ...] = (4,), spread: float | None = None) -> None:
+            failed: int = 0, users: tuple[int, ...] = (4,), spread: float | None = None,
+            sessions: float = 0) -> None:
     """A run with one variant whose demo_add_mc gets ``correct`` of 100 docs right (None: not
     evaluated), measured at ``users`` with ``failed`` of 10 requests failed."""
-    stored.add_run(store, run, stored.recipe(users=users, target_users=max(users)))
+    stored.add_run(store, run, stored.recipe(users=users, target_users=max(users),
+                                             session_spread_pct=sessions))
     store.upsert_variant(run, "int4", "W4A16", 0, status="ok", eval=None if correct is None else
                          stored.evaluation(tmp / run, "demo_add_mc", correct))
     for u in users:
@@ -84,16 +86,17 @@ def test_what_the_new_run_lacks_fails_the_gate_unless_allowed(runs: Path) -> Non
     assert "missing from the second (allowed)" in allowed.stdout
 
 
-@pytest.mark.parametrize(("tps", "spread", "code", "says"), [
-    (85.0, 0.02, 1, "REGRESSION"),     # 15 % slower, tight intervals: significant and large
-    (95.0, 0.02, 0, "no regression"),  # 5 % slower, significant but within the 10 % limit
-    (85.0, 0.30, 5, "inconclusive"),   # 15 % slower, but ±30 % noise: cannot tell
+@pytest.mark.parametrize(("tps", "spread", "sessions", "code", "says"), [
+    (85.0, 0.02, 0, 1, "REGRESSION"),     # 15 % slower, tight intervals: significant and large
+    (95.0, 0.02, 0, 0, "no regression"),  # 5 % slower, significant but within the 10 % limit
+    (85.0, 0.30, 0, 5, "inconclusive"),   # 15 % slower, but ±30 % noise: cannot tell
+    (85.0, 0.02, 25, 5, "inconclusive"),  # tight within a run, but sessions stray by 25 %
 ])
 def test_speed_changes_are_judged_by_their_intervals(tmp_path: Path, tps: float, spread: float,
-                                                     code: int, says: str) -> None:
+                                                     sessions: float, code: int, says: str) -> None:
     with Store(tmp_path / "s.db") as store:
-        add_run(store, tmp_path, "a", correct=None, tps=100.0, spread=spread)
-        add_run(store, tmp_path, "b", correct=None, tps=tps, spread=spread)
+        add_run(store, tmp_path, "a", correct=None, tps=100.0, spread=spread, sessions=sessions)
+        add_run(store, tmp_path, "b", correct=None, tps=tps, spread=spread, sessions=sessions)
     r = compare(tmp_path, "a", "b")
     assert r.returncode == code, r.stdout
     assert says in r.stdout

@@ -55,3 +55,14 @@ def test_latency_is_faster_when_lower() -> None:
     c = compare_speed(level(10, ttft=100, ttft_ci=(95, 105)), level(10, ttft=150, ttft_ci=(140, 160)),
                       "ttft_ms.p99", 0.1)
     assert (c.verdict, c.ratio) == ("slower", approx(2 / 3))
+
+
+def test_the_spread_between_server_sessions_widens_the_interval() -> None:
+    # 30 % faster with tight intervals: a difference, unless sessions alone stray by 25 %
+    a, b = level(10, (9.9, 10.1)), level(13, (12.9, 13.1))
+    assert compare_speed(a, b, "user_tps.p1", 0.1).verdict == "faster"
+    c = compare_speed(a, b, "user_tps.p1", 0.1, session_spread=0.25)
+    assert c.verdict == "same" and c.lo < 1 < c.hi  # type: ignore[operator]
+    # no intervals at all: the session spread alone still gives one
+    d = compare_speed(level(10), level(30), "user_tps.p1", 0.1, session_spread=0.25)
+    assert d.verdict == "faster" and d.lo is not None and d.lo > 1

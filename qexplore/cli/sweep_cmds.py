@@ -192,7 +192,9 @@ def compare(
     if unsure:
         names = sorted({f"{d.variant} ({d.what})" for d in unsure})
         console.print(f"[yellow]inconclusive:[/] the noise is larger than the limit for "
-                      f"{', '.join(names)}; measure with more trials or requests", highlight=False)
+                      f"{', '.join(names)} (the levels' intervals plus the recipe's spread between server "
+                      "sessions); more trials narrow the first, a quieter machine the second",
+                      highlight=False)
         raise typer.Exit(int(ExitCode.INCONCLUSIVE))
     console.print("no regression")
 

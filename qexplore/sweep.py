@@ -11,6 +11,7 @@ same server (no second model load).
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ from qexplore.quantize.build import BuildRecord, build_variant
 from qexplore.recipes.schema import Recipe, Variant, Workload
 from qexplore.report.write import Written, write_reports
 from qexplore.results.provenance import provenance, recipe_hash
-from qexplore.results.run import StoredRun, StoredVariant, load_run
+from qexplore.results.run import StoredVariant, load_run
 from qexplore.results.store import Store, store_path
 from qexplore.serve.attach import AttachedServer
 from qexplore.serve.base import Server
@@ -227,56 +228,44 @@ class _VariantRun:
         self.store.upsert_variant(self.run_id, self.v.name, self.v.scheme, self.position, **fields)
 
     def run(self) -> str:
-        stored = load_run(self.store, self.run_id)
-        row = stored.variant(self.v.name)
+        row = load_run(self.store, self.run_id).variant(self.v.name)
         if row and row.ok:
             self.obs.variant_done(self.v.name, "ok", "already measured")
             return "ok"
         self.record(status="running", error=None)
-        done = self._trials_done(stored)
+        trials = self.store.trials(self.run_id, self.v.name)
         try:
-            self._measure(row, done)
+            measured = self._measure(row, {(r["workload"], r["concurrency"], r["trial"])
+                                           for r in trials if r["status"] == "ok"})
         except QexploreError as e:
             self.record(status="failed", error="\n".join(e.lines()))
             self.obs.variant_done(self.v.name, "failed", e.lines()[0])
             return "failed"
-        self._repool_stale()
+        if row and row.status == "failed" and not measured:  # never ok without a measurement
+            self.record(status="failed", error=row.error)
+            self.obs.variant_done(self.v.name, "failed", "nothing measured again with these "
+                                  "options; it stays failed")
+            return "failed"
+        self._repool_stale(trials)
         self.record(status="ok")
         self.obs.variant_done(self.v.name, "ok")
         return "ok"
 
-    def _repool_stale(self) -> None:
-        """Pool again any level whose stored pool misses trials (a sweep killed between
-        storing a trial and pooling it)."""
-        rows = self.store.trials(self.run_id, self.v.name)
-        ok = {(r["workload"], r["concurrency"]): 0 for r in rows}
-        for r in rows:
-            ok[(r["workload"], r["concurrency"])] += r["status"] == "ok"
+    def _repool_stale(self, before: list[dict[str, Any]]) -> None:
+        """Pool again a level whose pool misses trials stored before this session (a sweep
+        killed between storing a trial and pooling it); this session pooled its own."""
         pooled = {(lv.workload, lv.summary.concurrency): lv.summary.trials
                   for lv in load_run(self.store, self.run_id).levels
                   if lv.variant == self.v.name and lv.measured}
+        ok = Counter((r["workload"], r["concurrency"]) for r in before if r["status"] == "ok")
         for w in self.recipe.workloads:
             for u in w.concurrency:
-                n = ok.get((w.name, u), 0)
-                if n and pooled.get((w.name, u)) != n:
+                if ok[(w.name, u)] > pooled.get((w.name, u), 0):
                     self._pool(w, u)
 
-    def _trials_done(self, stored: StoredRun) -> set[tuple[str, int, int]]:
-        """(workload, users, trial) measured already; a level stored before trials existed
-        counts as all its trials."""
-        rows = self.store.trials(self.run_id, self.v.name)
-        done = {(r["workload"], r["concurrency"], r["trial"]) for r in rows if r["status"] == "ok"}
-        with_trials = {(r["workload"], r["concurrency"]) for r in rows}
-        trials = {w.name: w.trials for w in self.recipe.workloads}
-        for lv in stored.levels:
-            key = (lv.workload, lv.summary.concurrency)
-            if lv.variant == self.v.name and lv.measured and key not in with_trials:
-                done |= {(*key, t) for t in range(trials.get(lv.workload, 1))}
-        return done
-
-    def _measure(self, row: StoredVariant | None, done: set[tuple[str, int, int]]) -> None:
+    def _measure(self, row: StoredVariant | None, done: set[tuple[str, int, int]]) -> bool:
         """Build, then measure what is not recorded yet: the trials not in ``done``, the
-        evaluation unless ``row`` has one."""
+        evaluation unless ``row`` has one. Whether anything was measured."""
         self.obs.stage(self.v.name, "build")
         build = build_variant(self.recipe, self.v, self.opts.force,
                               on_line=lambda s: self.obs.stage(self.v.name, "build", s))
@@ -290,7 +279,7 @@ class _VariantRun:
             levels = [] if self.opts.skip_loadtest else self._levels_to_measure(set())
             need_eval = bool(self.recipe.eval.tasks) and not self.opts.skip_eval
         if not levels and not need_eval:
-            return
+            return False
         self.obs.stage(self.v.name, "serve", "starting the server")
         with self._server(build) as server:
             self.record(server=server.facts.as_dict() if server.facts else None)
@@ -299,6 +288,7 @@ class _VariantRun:
                 server.check_alive()
             if need_eval:
                 self._evaluate(server)
+        return True
 
     def _server(self, build: BuildRecord) -> Server:
         return variant_server(self.recipe, self.v, build, self.run_dir / "servers")
@@ -332,11 +322,13 @@ class _VariantRun:
             self.obs.level_done(self.v.name, summary)
 
         self.obs.stage(self.v.name, "loadtest", w.name)
-        run_loadtest(target, shape, plans, RequestSlo(self.recipe.slo.min_user_tps,
-                                               self.recipe.slo.max_ttft_ms),
+        run_loadtest(target, shape, plans, self._request_slo(),
                      on_progress=lambda p: self.obs.level_progress(self.v.name, p),
                      sampler=MetricsSampler(server.base_url), check=server.check_alive,
                      on_level=on_level)
+
+    def _request_slo(self) -> RequestSlo:
+        return RequestSlo(self.recipe.slo.min_user_tps, self.recipe.slo.max_ttft_ms)
 
     def _pool(self, w: Workload, users: int,
               interrupted: tuple[LevelSummary, str] | None = None) -> None:
@@ -349,8 +341,8 @@ class _VariantRun:
                 self.store.add_level(self.run_id, self.v.name, w.name,
                                      interrupted[0].as_dict(), interrupted[1], "interrupted")
             return
-        slo = RequestSlo(self.recipe.slo.min_user_tps, self.recipe.slo.max_ttft_ms)
-        pooled = summarize_trials([read_raw(Path(r["raw_path"])) for r in rows], slo)
+        pooled = summarize_trials([read_raw(Path(r["raw_path"])) for r in rows],
+                                  self._request_slo())
         pooled.telemetry = rows[-1]["summary"].get("telemetry")
         self.store.add_level(self.run_id, self.v.name, w.name, pooled.as_dict(),
                              rows[-1]["raw_path"])

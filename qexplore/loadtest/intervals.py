@@ -55,16 +55,23 @@ def summarize_trials(trials: Sequence[Sequence[RequestRecord]], slo: RequestSlo 
     pooled.stall_max_ms = max((p.stall_max_ms for p in parts if p.stall_max_ms is not None),
                               default=None)
     pooled.trials = len(parts)
-    pooled.ci = intervals(trials, parts)
+    pooled.ci = intervals(trials, parts, pooled)
     return pooled
 
 
-def intervals(trials: Sequence[Sequence[RequestRecord]], parts: Sequence[LevelSummary]
-              ) -> dict[str, Interval]:
-    """The 95 % interval of each figure that has one (none from a single trial)."""
+def intervals(trials: Sequence[Sequence[RequestRecord]], parts: Sequence[LevelSummary],
+              pooled: LevelSummary) -> dict[str, Interval]:
+    """The 95 % interval of each figure that has one (none from a single trial). Rates take
+    the trials' t-interval half-width about the pooled rate the summary reports (tokens over
+    summed time), so the figure always lies inside its own interval."""
     if len(parts) < 2:
         return {}
-    out = {name: t_interval([getattr(p, name) for p in parts]) for name in PER_TRIAL}
+    out = {}
+    for name in PER_TRIAL:
+        values = [getattr(p, name) for p in parts]
+        lo, hi = t_interval(values)
+        shift = getattr(pooled, name) - float(np.mean(values))
+        out[name] = (lo + shift, hi + shift)
     return out | bootstrap(trials)
 
 

@@ -168,7 +168,7 @@ async def _open_loop(session: aiohttp.ClientSession, target: Endpoint, lv: Level
                      body: Callable[[], dict[str, Any]], t0: float,
                      on_progress: OnProgress | None) -> list[RequestRecord]:
     assert lv.rate is not None
-    rng = random.Random(int(lv.rate * 1000))
+    rng = random.Random(int(lv.rate * 1000) + 7919 * lv.trial)  # each trial its own arrivals
     slots = asyncio.Semaphore(lv.concurrency)
     progress = Progress(lv)
     records: list[RequestRecord] = []

@@ -7,17 +7,18 @@ import json
 from pathlib import Path
 from typing import Any
 
+from qexplore.catalog.prompts import PROMPT_SETS, RANDOM
 from qexplore.errors import RecipeError
 
 PROMPTS = Path(__file__).parent / "prompts"
-BUILTIN = {"short": PROMPTS / "short.jsonl", "long": PROMPTS / "long.jsonl"}
+BUILTIN = {name: PROMPTS / f"{name}.jsonl" for name in PROMPT_SETS}
 RANDOM_COUNT = 256
 
 
 def load_prompts(spec: str, api: str, input_len: int | None = None,
                  tokenizer: str | None = None, seed: int = 0) -> list[Any]:
     """The prompts of a workload: text, chat messages, or token-id lists (random)."""
-    if spec == "random":
+    if spec == RANDOM:
         return random_prompts(api, input_len, tokenizer, seed)
     path = BUILTIN.get(spec) or Path(spec).expanduser()
     if not path.is_file():

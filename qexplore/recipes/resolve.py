@@ -9,12 +9,12 @@ from functools import cached_property
 from pathlib import Path
 
 from qexplore import paths
+from qexplore.catalog.prompts import BUILTIN_PROMPTS
 from qexplore.catalog.schemes import SCHEMES
 from qexplore.catalog.targets import Target, detect_target
 from qexplore.recipes.schema import DEMO_MODEL as DEMO
 from qexplore.recipes.schema import Recipe
 
-BUILTIN_PROMPTS = ("short", "long", "random")  # the load tester's own prompt sets
 DEMO_FILES = Path(__file__).parents[1] / "demo"
 DEMO_TASKS = DEMO_FILES / "tasks"  # what '@demo' names as an eval include_path
 

@@ -13,6 +13,7 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     PrivateAttr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -280,8 +281,11 @@ class Recipe(Strict):
         return v
 
     @model_validator(mode="after")
-    def _cross_checks(self) -> Recipe:
+    def _cross_checks(self, info: ValidationInfo) -> Recipe:
         # Raised as one "path: problem" line each; the loader keeps the paths as they are.
+        # A stored recipe was checked when it ran: reading it back never refuses it.
+        if info.context and info.context.get("stored"):
+            return self
         problems = [
             *_duplicates("variants", [v.name for v in self.variants], "variant"),
             *_duplicates("workloads", [w.name for w in self.workloads], "workload"),

@@ -64,9 +64,9 @@ def nothing(title: str, why: str) -> str:
 
 
 def line_chart(title: str, series: Sequence[Series], x_label: str, y_label: str,
-               bounds: Sequence[Bound] = ()) -> str:
-    """Lines over x (log scale when x spans 8× or more, as user counts do), with optional
-    bands and horizontal bounds."""
+               bounds: Sequence[Bound] = (), log_x: bool | None = None) -> str:
+    """Lines over x, with optional bands and horizontal bounds; x on a log scale when
+    ``log_x``, by default when it spans 8× or more (as user counts do)."""
     drawn = [s for s in series if s.points]
     if not drawn:
         return nothing(title, "nothing measured")
@@ -80,7 +80,7 @@ def line_chart(title: str, series: Sequence[Series], x_label: str, y_label: str,
                                 [hi for _, hi in s.band], color=line.get_color(), alpha=0.2)
         for b in bounds:
             ax.axhline(b.y, color="#444", linestyle="--", linewidth=1, label=b.label)
-        if min(xs) > 0 and max(xs) / min(xs) >= 8:
+        if log_x or (log_x is None and min(xs) > 0 and max(xs) / min(xs) >= 8):
             ax.set_xscale("log")
         ax.set_xticks(sorted(set(xs)), [f"{x:g}" for x in sorted(set(xs))])
         ax.set_ylim(bottom=0)

@@ -30,7 +30,8 @@ def write_history(points: list[HistoryPoint], path: Path, title: str = "") -> Pa
         if p.row.output_tps is not None:
             series.setdefault(p.row.variant, []).append((p.index, p.row.output_tps))
     chart = line_chart("Output tok/s at the target users, by run",
-                       [Series(n, pts) for n, pts in series.items()], "run #", "tok/s")
+                       [Series(n, pts) for n, pts in series.items()], "run #", "tok/s",
+                       log_x=False)
     df = history_frame(points)
     table = df.to_html(index=False, border=0, formatters={c: format_value for c in df.columns})
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -128,7 +128,7 @@ def results_json(run: StoredRun, rows: list[VariantRow], rec: Recommendation) ->
         "speed": level_verdicts(run),
         "pareto": [r.record() for r in rows],
         "recommendation": {"variant": rec.winner, "summary": rec.summary, "reasons": rec.reasons,
-                           "suggestions": rec.suggestions},
+                           "suggestions": rec.suggestions, "warnings": rec.warnings},
     }
 
 

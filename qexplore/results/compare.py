@@ -5,8 +5,8 @@ on any task metric); output tok/s or slowest-1 % user tok/s down by more than 10
 TTFT p99 up by more than 25 % at any level; more failed requests at any level; a level or an
 evaluation of the first run that the second lacks (unless missing ones are allowed). A speed
 change counts only when it is both beyond the limit and significant (the levels' 95 %
-intervals, see ``results/speed.py``); where the interval reaches beyond the limit without
-being significant, the figure is ``inconclusive``.
+intervals, see ``results/speed.py``); where the new run reads slower and the interval reaches
+beyond the limit without the drop being significant, the figure is ``inconclusive``.
 """
 
 from __future__ import annotations
@@ -113,6 +113,7 @@ def _figure_delta(name: str, where: str, column: str, figure: str, sa: LevelSumm
     x, y = sa.value(figure), sb.value(figure)
     c = compare_speed(sa, sb, figure, margin, spread)
     bad = c.verdict == "slower"
-    unsure = not bad and c.lo is not None and c.lo < 1 - margin
+    unsure = not bad and c.ratio is not None and c.ratio < 1 and c.lo is not None \
+        and c.lo < 1 - margin  # slower, and the noise reaches past the limit
     return Delta(name, f"{where}: {column}", x, y, _pct(x, y), bad, f"{limit}; {c.describe()}",
                  unsure)

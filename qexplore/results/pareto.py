@@ -75,6 +75,7 @@ class VariantRow:
         d = self.record()
         return [d.get(c) for c in columns]
 
+
 def pareto_flags(rows: Sequence[VariantRow]) -> list[bool]:
     """True for each row no other row dominates. Failed rows and missing values never win."""
     measured = [k for k in OBJECTIVES if any(getattr(r, k) is not None for r in rows)]

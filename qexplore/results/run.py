@@ -174,9 +174,12 @@ class StoredRun(BaseModel):
 def load_run(store: Store, run_id: str) -> StoredRun:
     """Run ``run_id`` from the store, validated; a record that no longer fits is a StoreError."""
     row = store.run(run_id)
+    for w in row["recipe"].get("workloads", []):
+        w.setdefault("trials", 1)  # stored before trials existed: each level was one trial
     try:
         return StoredRun.model_validate({**row, "variants": store.variants(run_id),
-                                         "levels": store.levels(run_id)})
+                                         "levels": store.levels(run_id)},
+                                        context={"stored": True})
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(x) for x in first["loc"])

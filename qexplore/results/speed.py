@@ -9,8 +9,9 @@ between server sessions (``slo.session_spread_pct``, measured by ``bench/aa_cali
 the two sides always ran on different server sessions, which trials within one session cannot
 see. The verdict is
 ``faster`` only when the interval lies above 1 **and** the ratio exceeds 1 + margin (``slower``
-mirrored); anything else is ``same``. Without intervals (a single trial) the margin alone
-decides, and the comparison says it had no interval.
+mirrored); anything else is ``same``. A side without an interval (a single trial) is taken to be
+as noisy as the other side; with neither, the session spread alone makes the interval, and with
+no spread either, the margin alone decides (the comparison then says it had no interval).
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def compare_speed(reference: LevelSummary, other: LevelSummary, figure: str, mar
     lower_better = figure.startswith(LOWER_IS_BETTER)
     ratio = a / b if lower_better else b / a
     se_a, se_b = log_se(a, reference.interval(figure)), log_se(b, other.interval(figure))
-    if (se_a is None or se_b is None) and not session_spread:
+    se_a, se_b = se_a if se_a is not None else se_b, se_b if se_b is not None else se_a
+    if se_a is None and not session_spread:
         return SpeedComparison(figure, ratio, None, None, _verdict(ratio, ratio, ratio, margin))
     half = Z * math.hypot(se_a or 0.0, se_b or 0.0, math.sqrt(2) * math.log1p(session_spread))
     lo, hi = ratio * math.exp(-half), ratio * math.exp(half)

@@ -26,8 +26,8 @@ INTEGER_COLUMNS = ("at_users", "capacity_users", "kv_cache_tokens", "stalls")
 
 
 def variant_rows(run: StoredRun, users: int | None = None) -> list[VariantRow]:
-    """One row per variant at ``users`` (default: the recipe's target; the largest measured
-    level not above it), with its Pareto flag."""
+    """One row per variant at ``users`` (default: the recipe's target), judged at the smallest
+    measured level with at least that many users, with its Pareto flag."""
     users = users or run.target_users()
     rows = [_row(run, v, users) for v in run.variants]
     for row, flag in zip(rows, pareto_flags(rows), strict=True):
@@ -90,7 +90,7 @@ def _add_speed_verdict(run: StoredRun, v: StoredVariant, row: VariantRow) -> Non
     if ref is v:
         row.speed_verdict = "baseline"
         return
-    base = next((s for s in run.closed_loop(ref.name) if s.concurrency == row.at_users), None)
+    base = _reference_level(run, run.primary_workload(), row.at_users)
     if base is not None:
         row.speed = compare_speed(base, row.level, "user_tps.p1", run.speed_margin,
                                   run.session_spread)
@@ -105,13 +105,13 @@ def _add_accuracy(run: StoredRun, v: StoredVariant, row: VariantRow) -> None:
         row.recovery_pct, row.accuracy_verdict = 100.0, "baseline"
         return
     cmp = run.comparisons.get(v.name, {})
-    primary = [c for task in v.eval.tasks if (c := cmp.get(task, {}).get(v.eval.primary(task)[0]))]
-    row.recovery_by_task = {task: 100 * c.recovery for task in v.eval.tasks
-                            if (c := cmp.get(task, {}).get(v.eval.primary(task)[0]))
-                            and c.recovery is not None}
+    primary = {task: c for task in v.eval.tasks
+               if (c := cmp.get(task, {}).get(v.eval.primary(task)[0]))}
+    row.recovery_by_task = {task: 100 * c.recovery for task, c in primary.items()
+                            if c.recovery is not None}
     per_task = row.recovery_by_task.values()
     row.recovery_pct = sum(per_task) / len(per_task) if per_task else None
-    row.accuracy_verdict = family_verdict(primary)  # Holm over the tasks' primary metrics
+    row.accuracy_verdict = family_verdict(list(primary.values()))  # Holm over the tasks
 
 
 def recommendation(run: StoredRun, users: int | None = None, min_user_tps: float | None = None,
@@ -137,16 +137,20 @@ def level_verdicts(run: StoredRun) -> dict[str, dict[str, dict[str, dict[str, An
     """Per variant and level ("short@16"), each speed figure against the baseline's same level:
     ratio, 95 % interval and verdict (results.json's ``speed``)."""
     ref = run.reference
-    if ref is None:
-        return {}
-    base = {(lv.workload, lv.summary.concurrency): lv.summary for lv in run.levels
-            if lv.variant == ref.name and lv.measured and lv.summary.rate is None}
     out: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
     for lv in run.levels:
-        b = base.get((lv.workload, lv.summary.concurrency))
-        if lv.variant == ref.name or not lv.measured or b is None:
+        b = _reference_level(run, lv.workload, lv.summary.concurrency)
+        if ref is None or lv.variant == ref.name or not lv.measured or b is None:
             continue
         out.setdefault(lv.variant, {})[f"{lv.workload}@{lv.summary.concurrency}"] = {
             fig: asdict(compare_speed(b, lv.summary, fig, run.speed_margin, run.session_spread))
             for fig in SPEED_FIGURES.values()}
     return out
+
+
+def _reference_level(run: StoredRun, workload: str, users: int | None) -> LevelSummary | None:
+    """The baseline's closed-loop level a variant's level is compared with."""
+    ref = run.reference
+    if ref is None or users is None:
+        return None
+    return next((s for s in run.closed_loop(ref.name, workload) if s.concurrency == users), None)

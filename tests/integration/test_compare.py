@@ -91,6 +91,7 @@ def test_what_the_new_run_lacks_fails_the_gate_unless_allowed(runs: Path) -> Non
     (95.0, 0.02, 0, 0, "no regression"),  # 5 % slower, significant but within the 10 % limit
     (85.0, 0.30, 0, 5, "inconclusive"),   # 15 % slower, but ±30 % noise: cannot tell
     (85.0, 0.02, 25, 5, "inconclusive"),  # tight within a run, but sessions stray by 25 %
+    (100.0, 0.05, 5, 0, "no regression"),  # the same speed on a machine of average noise
 ])
 def test_speed_changes_are_judged_by_their_intervals(tmp_path: Path, tps: float, spread: float,
                                                      sessions: float, code: int, says: str) -> None:

@@ -40,8 +40,9 @@ def tiny_model(folder: Path) -> Path:
     return folder
 
 
-def sweep(tmp: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*QEXPLORE, "sweep", str(tmp / "r.yaml"), "--output", str(tmp / "out")],
+def sweep(tmp: Path, *flags: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*QEXPLORE, "sweep", str(tmp / "r.yaml"), "--output", str(tmp / "out"),
+                           *flags],
                           capture_output=True, text=True, timeout=300, cwd=tmp,
                           env={**os.environ, "QEXPLORE_STORE": str(tmp / "s.db"), **env})
 
@@ -62,6 +63,8 @@ def test_a_level_its_server_died_under_is_measured_again(
         assert "killed by signal 9" in (run.variants[0].error or "")
         assert [s.concurrency for s in run.closed_loop("base")] == [1]  # the cut level: not data
         kept = {lv.summary.concurrency: lv for lv in run.levels}[1].summary
+    idle = sweep(tmp_path, "--skip-loadtest")  # measures nothing: the failure must stand
+    assert idle.returncode == 1 and "stays failed" in idle.stdout, idle.stdout
     second = sweep(tmp_path)
     assert second.returncode == 0, second.stdout + second.stderr
     with Store(tmp_path / "s.db") as store:

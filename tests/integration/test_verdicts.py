@@ -120,3 +120,14 @@ def test_twins_tie_in_speed_and_the_tie_is_named(tmp_path: Path) -> None:
                                 "chosen on accuracy, then memory.")
     assert rec.reasons["bf16-again"] == ("as fast at 4 users within the noise, but no better on "
                                          "accuracy or memory")
+
+
+def test_a_run_stored_before_trials_still_loads(tmp_path: Path) -> None:
+    # Its recipe has no trials and 100 requests for 100 users: valid then, as one trial a level.
+    old = stored.recipe(users=(1, 100), target_users=100)
+    old["workloads"][0].pop("trials")
+    old["workloads"][0]["requests"] = 100
+    with Store(tmp_path / "s.db") as store:
+        stored.add_run(store, "old", old)
+        run = load_run(store, "old")
+    assert run.recipe.workloads[0].trials == 1 and run.recipe.workloads[0].per_trial == 100

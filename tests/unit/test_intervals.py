@@ -57,3 +57,11 @@ def test_the_bootstrap_interval_covers_the_true_mean_most_of_the_time() -> None:
         lo, hi = bootstrap(trials, resamples=100)["user_tps.mean"]
         covered += lo <= truth <= hi
     assert covered / 100 >= 0.85
+
+
+def test_a_pooled_rate_lies_inside_its_interval_when_trials_differ_in_length() -> None:
+    # 10 tokens in 1 s, then 10 tokens in 4 s: the pooled rate is 20 / 5 = 4 tok/s, while the
+    # plain mean of the trials' rates is 6.25.
+    s = summarize_trials([[request(0, 0.0, 1.0)], [request(1, 10.0, 4.0)]])
+    lo, hi = s.ci["output_tps"]
+    assert s.output_tps == approx(4.0) and lo <= 4.0 <= hi

@@ -5,11 +5,12 @@ from pathlib import Path
 import pytest
 
 from qexplore import paths
+from qexplore.catalog.prompts import BUILTIN_PROMPTS
 from qexplore.errors import RecipeError
 from qexplore.loadtest.workloads import BUILTIN
 from qexplore.recipes import load_recipe, parse_recipe
 from qexplore.recipes.load import format_path
-from qexplore.recipes.resolve import BUILTIN_PROMPTS, DEMO_FILES, DEMO_TASKS
+from qexplore.recipes.resolve import DEMO_FILES, DEMO_TASKS
 
 pytestmark = pytest.mark.unit
 RECIPES = Path(__file__).parents[2] / "recipes"
@@ -163,8 +164,9 @@ def test_the_demo_model_resolves_to_its_folder_and_its_tasks() -> None:
     assert r.calibration_files["int8-w8a8"] == DEMO_FILES / "calibration.jsonl"
 
 
-def test_the_builtin_prompt_names_are_the_load_testers() -> None:
+def test_every_builtin_prompt_set_is_shipped() -> None:
     assert set(BUILTIN_PROMPTS) == {*BUILTIN, "random"}
+    assert all(path.is_file() and path.stat().st_size > 0 for path in BUILTIN.values())
 
 
 def test_a_copy_with_other_variants_is_resolved_again() -> None:

@@ -66,3 +66,10 @@ def test_the_spread_between_server_sessions_widens_the_interval() -> None:
     # no intervals at all: the session spread alone still gives one
     d = compare_speed(level(10), level(30), "user_tps.p1", 0.1, session_spread=0.25)
     assert d.verdict == "faster" and d.lo is not None and d.lo > 1
+
+
+def test_a_side_without_an_interval_is_taken_as_noisy_as_the_other() -> None:
+    one_trial, three = level(13), level(10, (9.0, 11.0))
+    c = compare_speed(three, one_trial, "user_tps.p1", 0.1)
+    both = compare_speed(three, level(13, (11.7, 14.3)), "user_tps.p1", 0.1)
+    assert (c.lo, c.hi) == (approx(both.lo, rel=0.02), approx(both.hi, rel=0.02))

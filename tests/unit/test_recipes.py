@@ -58,7 +58,7 @@ def problems(text: str) -> list[str]:
         ("concurrency: [1, 4, 16]", "concurrency: [1, -4, 16]",
          "workloads[0].concurrency[1]: Input should be greater than 0"),
         ("name: int4-w4a8", "name: bf16", "variants[2].name: duplicate variant name 'bf16'"),
-        ("max_tokens: 32", "max_tokens: many",
+        ("max_tokens: 24", "max_tokens: many",
          "workloads[0].max_tokens: Input should be a valid integer, "
          "unable to parse string as an integer"),
         ("target: cpu", "target: rtx3909", "target: unknown target 'rtx3909' — did you mean 'RTX3090'?"),
@@ -66,7 +66,7 @@ def problems(text: str) -> list[str]:
          "workloads[0].requests: 12 requests (36 over 3 trials) cannot keep 16 users busy "
          "(workloads[].concurrency); a closed-loop level needs at least as many requests per "
          "trial as users"),
-        ("max_tokens: 32", "max_tokens: 256",  # max_model_len 256: no room for the prompt
+        ("max_tokens: 24", "max_tokens: 256",  # max_model_len 256: no room for the prompt
          "workloads[0].max_tokens: 257 tokens (prompt and output) cannot fit model.max_model_len 256"),
         ("max_num_seqs: 32", "max_num_seqs: 8",
          "workloads[0].concurrency: 16 users > serve.max_num_seqs 8: vLLM queues the rest; set "
@@ -79,7 +79,7 @@ def test_each_problem_names_its_field_path(old: str, new: str, expected: str) ->
 
 
 def test_several_problems_are_all_reported() -> None:
-    text = DEMO.replace("scheme: W4A8", "scheme: W4A61").replace("max_tokens: 32", "max_tokens: 0")
+    text = DEMO.replace("scheme: W4A8", "scheme: W4A61").replace("max_tokens: 24", "max_tokens: 0")
     assert len(problems(text)) == 2
 
 
@@ -121,7 +121,7 @@ def test_scheme_names_are_case_insensitive_and_canonicalised() -> None:
 def test_tasks_may_be_plain_names() -> None:
     r = parse_recipe(DEMO)
     assert [t.name for t in r.eval.tasks] == ["demo_add_mc", "demo_add_gen", "demo_ppl"]
-    assert r.eval.tasks[0].limit is None and r.eval.limit == 50
+    assert r.eval.tasks[0].limit is None and r.eval.limit == 40
 
 
 def test_format_path() -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from qexplore.results.pareto import VariantRow
 from qexplore.results.run import load_run
 from qexplore.results.store import Store
+from qexplore.results.table import variant_rows
 
 
 @dataclass(frozen=True)
@@ -22,8 +23,6 @@ def history(store: Store, recipe: str | None = None, variant: str | None = None
             ) -> list[HistoryPoint]:
     """One point per (run, variant), runs in the order they started; ``recipe`` and ``variant``
     filter by name."""
-    from qexplore.results.table import variant_rows
-
     runs = [r for r in store.runs() if not recipe or r["recipe_name"] == recipe]
     points = []
     for i, r in enumerate(runs, start=1):

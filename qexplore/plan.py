@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from qexplore.catalog.support import Support, support
+from qexplore.catalog.support import Support, variant_support
 from qexplore.catalog.targets import Target
 from qexplore.demo.model import demo_facts
 from qexplore.errors import RecipeError
@@ -77,7 +77,7 @@ def _base_if_available(recipe: Recipe) -> str | None:
 
 def _variant_plan(recipe: Recipe, i: int, v: Variant, target: Target, base: str | None
                   ) -> VariantPlan:
-    sup = support(v.scheme, target)
+    sup = variant_support(v.scheme, recipe.model.dtype, target)
     if v.scheme == "baseline":
         return VariantPlan(i, v, sup, "original weights")
     if v.scheme == "prequantized":

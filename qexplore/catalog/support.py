@@ -56,17 +56,36 @@ _CPU: dict[str, CpuRule] = {
 }
 
 # (scheme, minimum capability for native or None for never, minimum for weight-only or None)
+# From vLLM 0.32's compressed-tensors schemes (get_min_capability) and its fallbacks: FP8 W8A8
+# below 8.9 becomes W8A16-FP8 through FP8 Marlin (from 7.5); NVFP4 below 10.0 runs its weights
+# through FP4 Marlin (from 7.5) with 16-bit activations.
 _GPU: dict[str, tuple[float | None, float | None, str]] = {
-    "baseline": (7.0, None, ""),
+    "baseline": (7.5, None, ""),
     "W8A8": (7.5, None, "INT8 tensor cores"),
     "W4A16": (7.5, None, "Marlin fast path from 8.0"),
     "W4A8": (None, None, "int4 × int8 (W4A8) is a CPU scheme in qexplore; use W4A16 on GPUs"),
     "W8A16": (7.5, None, "Marlin fast path from 8.0"),
-    "FP8_DYNAMIC": (8.9, 8.0, "FP8 weights through Marlin, 16-bit activations"),
-    "FP8_BLOCK": (8.9, 8.0, "FP8 weights through Marlin, 16-bit activations"),
-    "NVFP4": (10.0, None, "FP4 tensor cores"),
-    "prequantized": (7.0, None, "depends on the checkpoint's scheme"),
+    "FP8_DYNAMIC": (8.9, 7.5, "FP8 weights through FP8 Marlin, 16-bit activations"),
+    "FP8_BLOCK": (8.9, 7.5, "FP8 weights through FP8 Marlin, 16-bit activations"),
+    "NVFP4": (10.0, 7.5, "FP4 weights through FP4 Marlin, 16-bit activations"),
+    "prequantized": (7.5, None, "depends on the checkpoint's scheme"),
 }
+
+BF16_MIN_CAPABILITY = 8.0
+
+
+def dtype_support(dtype: str, target: Target) -> Support | None:
+    """Whether the target computes in the recipe's dtype: bf16 needs compute capability ≥ 8.0
+    (vLLM serves ``auto`` in fp16 below that). None: nothing to say."""
+    cap = target.capability
+    if cap is None or cap >= BF16_MIN_CAPABILITY:
+        return None
+    if dtype == "bfloat16":
+        return Support(Level.UNSUPPORTED, f"bfloat16 needs compute capability ≥ "
+                       f"{BF16_MIN_CAPABILITY:.1f}, {target.name} has {cap:.1f}: set "
+                       "model.dtype: float16")
+    return Support(Level.NATIVE, "served in float16 (no bfloat16 below compute capability "
+                   f"{BF16_MIN_CAPABILITY:.1f})")
 
 
 def support(scheme: str, target: Target) -> Support:
@@ -84,6 +103,16 @@ def support(scheme: str, target: Target) -> Support:
     needed = weight_only if weight_only is not None else native
     return Support(Level.UNSUPPORTED, f"needs compute capability ≥ {needed:.1f}, "
                    f"{target.name} has {cap:.1f}")
+
+
+def variant_support(scheme: str, dtype: str, target: Target) -> Support:
+    """:func:`support` of the scheme, refused where the target cannot compute in ``dtype``."""
+    sup, about_dtype = support(scheme, target), dtype_support(dtype, target)
+    if about_dtype is None or not sup.runnable:
+        return sup
+    if not about_dtype.runnable:
+        return about_dtype
+    return Support(sup.level, "; ".join(n for n in (sup.note, about_dtype.note) if n))
 
 
 def _cpu_support(rule: CpuRule, target: Target) -> Support:

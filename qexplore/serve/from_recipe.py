@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from qexplore.catalog.support import dtype_support
 from qexplore.quantize.build import BuildRecord
 from qexplore.recipes.schema import Recipe, Variant
 from qexplore.serve.launcher import ServerSpec
 
 
 def served_dtype(recipe: Recipe, variant: Variant) -> str:
-    """Activation dtype: the recipe's, except W8A8 on the CPU, which vLLM runs only in bf16."""
-    if recipe.resolved.target.is_cpu and variant.scheme == "W8A8":
+    """Activation dtype: the recipe's, except W8A8 on the CPU, which vLLM runs only in bf16,
+    and ``auto`` on a GPU without bf16, said explicitly (fp16) rather than left to vLLM."""
+    target = recipe.resolved.target
+    if target.is_cpu and variant.scheme == "W8A8":
         return "bfloat16"
+    if recipe.model.dtype == "auto" and dtype_support("auto", target) is not None:
+        return "float16"
     return recipe.model.dtype
 
 

@@ -183,3 +183,56 @@ def _inferred(feats: CpuFeatures) -> VllmCpuKernels:
     ops = {"_C.cpu_gemm_wna16": avx512 or not x86, "_C.onednn_scaled_mm": True,
            "aten._dyn_quant_matmul_4bit": True}
     return VllmCpuKernels(library, ops, "cpu flags")
+
+
+@dataclass(frozen=True)
+class CpuSpeed:
+    """This CPU's memory bandwidth and matmul rate as qexplore measured them (the CPU target's
+    figures for the roofline: no datasheet knows a shared, virtualised CPU)."""
+
+    bandwidth_gbs: float  # a 256 MiB tensor copy on all threads: bytes read + written ÷ time
+    matmul_tflops: float  # float32 2048² matmul on all threads (vLLM-CPU's bf16 math on AVX2)
+    threads: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def cpu_speed(features: CpuFeatures | None = None) -> CpuSpeed:
+    """Measured once per CPU and thread count (about two seconds), cached after."""
+    feats = features or cpu_features()
+    threads = os.cpu_count() or 1
+    key = hashlib.sha256(json.dumps([feats.model, feats.flags, threads]).encode()).hexdigest()
+    cache = paths.home() / "cpu-speed" / f"{key[:16]}.json"
+    try:
+        return CpuSpeed(**json.loads(cache.read_text()))
+    except (OSError, ValueError, TypeError):
+        pass
+    found = _measure_speed(threads)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(found.as_dict()))
+    return found
+
+
+def _measure_speed(threads: int, repeats: int = 5) -> CpuSpeed:
+    import time
+
+    import torch
+
+    def best(fn: Any) -> float:
+        fn()
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    src = torch.ones(2**28 // 4, dtype=torch.float32)
+    dst = torch.empty_like(src)
+    copy_s = best(lambda: dst.copy_(src))
+    n = 2048
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    mm_s = best(lambda: a @ b)
+    return CpuSpeed(round(2 * 2**28 / copy_s / 1e9, 2), round(2 * n**3 / mm_s / 1e12, 4),
+                    threads)

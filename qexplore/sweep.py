@@ -27,6 +27,7 @@ from qexplore.loadtest.records import RequestRecord
 from qexplore.loadtest.run import read_raw, run_loadtest, write_raw
 from qexplore.loadtest.workloads import load_prompts
 from qexplore.plan import Plan, VariantPlan, make_plan
+from qexplore.plan.estimate import TargetFigures, estimate_variant
 from qexplore.quantize.build import BuildRecord, build_variant
 from qexplore.recipes.schema import Recipe, Variant, Workload
 from qexplore.report.write import Written, write_reports
@@ -162,7 +163,8 @@ def sweep(recipe: Recipe, opts: SweepOptions = SweepOptions(),
         result = SweepResult(run_id, out_root / run_id, store.path, resumed)
         try:
             for vp in plan.variants:
-                ctx = _VariantRun(store, run_id, result.run_dir, recipe, vp, opts, obs)
+                ctx = _VariantRun(store, run_id, result.run_dir, recipe, vp, opts, obs,
+                                  plan.figures)
                 result.statuses[vp.variant.name] = ctx.run()
             store.set_run_status(run_id, "partial" if result.failed else "complete")
         except KeyboardInterrupt:
@@ -219,10 +221,11 @@ class _VariantRun:
     """One variant's part of a sweep (resumes from what the store holds)."""
 
     def __init__(self, store: Store, run_id: str, run_dir: Path, recipe: Recipe, vp: VariantPlan,
-                 opts: SweepOptions, obs: Observer) -> None:
+                 opts: SweepOptions, obs: Observer, figures: TargetFigures) -> None:
         self.store, self.run_id, self.run_dir, self.recipe = store, run_id, run_dir, recipe
         self.v: Variant = vp.variant
         self.position, self.opts, self.obs = vp.index, opts, obs
+        self.support, self.figures = vp.support, figures
 
     def record(self, **fields: Any) -> None:
         self.store.upsert_variant(self.run_id, self.v.name, self.v.scheme, self.position, **fields)
@@ -269,7 +272,8 @@ class _VariantRun:
         self.obs.stage(self.v.name, "build")
         build = build_variant(self.recipe, self.v, self.opts.force,
                               on_line=lambda s: self.obs.stage(self.v.name, "build", s))
-        self.record(build=build.as_dict())
+        estimate = estimate_variant(self.recipe, self.v, self.support, build.path, self.figures)
+        self.record(build=build.as_dict(), estimate=estimate.model_dump(mode="json"))
         levels = [] if self.opts.skip_loadtest else self._levels_to_measure(done)
         need_eval = bool(self.recipe.eval.tasks) and not self.opts.skip_eval and not (
             row and row.eval)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -17,15 +18,28 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def plan(recipe: RecipeArg, variant: VariantOpt = None) -> None:
-    """Show what a recipe will do on its target: support per variant and what is cached.
+def plan(
+    recipe: RecipeArg,
+    variant: VariantOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan and its estimates as "
+                                          "JSON (target figures, per-variant weights, KV cache "
+                                          "and decode bounds per level).")] = False,
+) -> None:
+    """Show what a recipe will do on its target, before any download or GPU work: support per
+    variant, what is cached, and the capacity plan — weights, KV-cache tokens, sequences that
+    fit, the roofline bound on decode tok/s at each level and how long each level will take.
     Exit 2 if the target cannot serve a variant."""
     from qexplore.errors import ExitCode
     from qexplore.plan import make_plan
+    from qexplore.plan.estimate import model_facts, plan_json
     from qexplore.recipes import load_recipe
 
     p = make_plan(load_recipe(recipe), variant)
-    show_plan(p)
+    if as_json:
+        typer.echo(json.dumps(plan_json(p.figures, p.estimates, model_facts(p.recipe)), indent=2))
+    else:
+        show_plan(p)
+        show_estimates(p)
     for line in p.refusals():
         err_console.print(f"refused: {line}", highlight=False)
     if p.refusals():
@@ -45,6 +59,58 @@ def show_plan(p: Plan) -> None:
         table.add_row(vp.variant.name, vp.variant.scheme, f"[{style}]{level}[/]", build,
                       vp.support.note)
     console.print(table)
+
+
+def show_estimates(p: Plan) -> None:
+    """The capacity plan: memory per variant, then each workload's bounds and level times."""
+    from qexplore.plan.estimate import assumptions, model_facts
+
+    f, m = p.figures, model_facts(p.recipe)
+    about = m.get("unknown") or f"{m['parameters'] / 1e9:.3g} B parameters (config: {m['config']})"
+    console.print(f"\n[bold]Model[/] {m['name']}: {about}", highlight=False)
+    bw = f"{f.bandwidth_gbs:,.1f} GB/s" if f.bandwidth_gbs else "bandwidth unknown"
+    console.print(f"\n[bold]Capacity[/] ({bw}; {f.sources.get('bandwidth_gbs', '')})",
+                  highlight=False)
+    mem = Table(box=None, header_style="bold")
+    for col in ("variant", "weights GB", "bits/weight", "KV B/token", "KV tokens",
+                "seqs at max_model_len"):
+        mem.add_column(col, justify="left" if col == "variant" else "right")
+    for e in p.estimates:
+        src = "" if e.weights_source == "estimate" else f" ({e.weights_source})"
+        mem.add_row(e.name, _num(e.weights_gb, ".2f") + src, _num(e.bits_per_weight, ".2f"),
+                    _num(e.kv_bytes_per_token, ",.0f"), _num(e.kv_cache_tokens, ",d"),
+                    _num(e.max_seqs_at_max_len, ",d"))
+    console.print(mem)
+    for w in p.recipe.workloads:
+        console.print(_bound_table(p, w.name))
+    for e in p.estimates:
+        for line in e.unknown:
+            console.print(f"[yellow]not estimated:[/] {line}", highlight=False)
+    console.print("[dim]" + "\n".join(f"· {a}" for a in assumptions(f)) + "[/]", highlight=False)
+
+
+def _bound_table(p: Plan, workload: str) -> Table:
+    table = Table(title=f"decode bound, output tok/s — workload {workload}", box=None,
+                  header_style="bold", title_justify="left")
+    table.add_column("variant")
+    levels = next(w for w in p.recipe.workloads if w.name == workload).concurrency
+    for users in levels:
+        table.add_column(f"{users} users", justify="right")
+    table.add_column("levels' time", justify="right")
+    for e in p.estimates:
+        w = next((x for x in e.workloads if x.name == workload), None)
+        if w is None:
+            table.add_row(e.name, *["–"] * (len(levels) + 1))
+            continue
+        cells = [f"{_num(w.decode_bound_tps.get(u), ',.0f')} {(w.bound_kind.get(u) or '')[:3]}"
+                 for u in levels]
+        secs = [s for s in w.level_seconds.values() if s is not None]
+        table.add_row(e.name, *cells, f"~{sum(secs) / 60:.1f} min" if secs else "–")
+    return table
+
+
+def _num(x: float | int | None, fmt: str) -> str:
+    return "–" if x is None else format(x, fmt)
 
 
 def quantize(

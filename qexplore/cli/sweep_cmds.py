@@ -26,8 +26,8 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 StoreOpt = Annotated[Path | None, typer.Option(help="Results database [default: QEXPLORE_STORE, "
                                                "the recipe's output.store, reports/qexplore.db].")]
 PARETO_COLUMNS = ["variant", "scheme", "status", "weights_gb", "recovery_pct", "accuracy_verdict",
-                  "speed_verdict", "user_tps_p1", "output_tps", "ttft_ms_p99", "capacity_users",
-                  "stalls", "pareto"]
+                  "speed_verdict", "user_tps_p1", "output_tps", "pct_of_bound", "ttft_ms_p99",
+                  "capacity_users", "stalls", "pareto"]
 
 
 def sweep(
@@ -78,9 +78,10 @@ def sweep(
 
 
 def _show_dry_run(d: DryRun, r: Recipe) -> None:
-    from qexplore.cli.build_cmds import show_plan
+    from qexplore.cli.build_cmds import show_estimates, show_plan
 
     show_plan(d.plan)
+    show_estimates(d.plan)
     for line in d.plan.refusals():
         if not d.refusals:  # --allow-unsupported: the run goes ahead with it
             console.print(f"[yellow]runs although unsupported:[/] {line}", highlight=False)

@@ -8,6 +8,8 @@ import struct
 from pathlib import Path
 from typing import Any
 
+from qexplore.catalog.models import local_folder
+
 WEIGHT_GLOBS = ("*.safetensors", "*.bin", "*.pt")
 # safetensors dtypes wider than one byte (the rest are one byte a value)
 _DTYPE_BYTES = {"F64": 8, "I64": 8, "U64": 8, "F32": 4, "I32": 4, "U32": 4, "F16": 2, "BF16": 2,
@@ -68,10 +70,11 @@ def checkpoint_stats(location: str, base: str) -> dict[str, Any]:
 
     Parameters are counted in the *base* model (a packed INT4 tensor holds 8 values per int32);
     bits per weight = 8 × served bytes ÷ base parameters, over the whole checkpoint (embeddings,
-    norms and scales included). For a hub id that is not on disk the numbers are 0.
+    norms and scales included). A hub id is read from the Hugging Face cache; one that is not
+    on disk gives 0 (unknown: the table then shows the capacity plan's estimate, marked so).
     """
-    folder, base_folder = Path(location), Path(base)
-    if not folder.is_dir() or not base_folder.is_dir():
+    folder, base_folder = local_folder(location), local_folder(base)
+    if folder is None or base_folder is None:
         return {"size_bytes": 0, "served_bytes": 0, "parameters": 0, "bits_per_weight": 0.0}
     served = served_bytes(folder)
     params = safetensors_parameters(base_folder)

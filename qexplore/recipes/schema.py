@@ -224,6 +224,18 @@ class Slo(Strict):
     )
 
 
+class Hardware(Strict):
+    """The target's figures, declared: each one given overrides qexplore's table (GPUs) or its
+    own measurement (the CPU) in the capacity plan and every "% of bound"."""
+
+    memory_gb: PositiveFloat | None = Field(None, description="Accelerator memory, GiB.")
+    memory_bandwidth_gbs: PositiveFloat | None = Field(None, description="Memory bandwidth, GB/s.")
+    fp16_tflops: PositiveFloat | None = Field(None, description="Dense FP16/BF16 peak, TFLOPS.")
+    int8_tops: PositiveFloat | None = Field(None, description="Dense INT8 peak, TOPS.")
+    fp8_tflops: PositiveFloat | None = Field(None, description="Dense FP8 peak, TFLOPS.")
+    fp4_tflops: PositiveFloat | None = Field(None, description="Dense FP4 peak, TFLOPS.")
+
+
 class Output(Strict):
     dir: str = Field("reports", description="Folder for <run-id>/ reports (relative to the "
                      "working directory).")
@@ -235,6 +247,8 @@ class Recipe(Strict):
     description: str = Field("", description="Free text shown in reports.")
     model: ModelSpec
     target: str = Field("cpu", description="'cpu', a GPU name (rtx3090, a100, h100…) or 'sm_86'.")
+    hardware: Hardware = Field(Hardware(), description="The target's figures, where qexplore's "
+                               "own (see `qexplore plan`) should not be used.")
     calibration: Calibration | None = Field(None, description="Default calibration data.")
     variants: list[Variant] = Field(min_length=1, description="The precisions to compare.")
     serve: Serve = Serve()

@@ -15,6 +15,7 @@ from html import escape
 
 import matplotlib as mpl
 from matplotlib.axes import Axes
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
 SIZE = (6.4, 3.6)  # inches
@@ -25,11 +26,13 @@ _METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.S)
 @dataclass(frozen=True)
 class Series:
     """One line: ``(x, y)`` points, and optionally a band ``(lo, hi)`` per point, in the
-    points' x order (a confidence interval)."""
+    points' x order (a confidence interval). A series ``bound_of`` another is drawn dashed,
+    without markers, in that series' colour (its roofline bound)."""
 
     name: str
     points: Sequence[tuple[float, float]]
     band: Sequence[tuple[float, float]] | None = None
+    bound_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,9 +75,13 @@ def line_chart(title: str, series: Sequence[Series], x_label: str, y_label: str,
         return nothing(title, "nothing measured")
     xs = [x for s in drawn for x, _ in s.points]
     with _figure(title, x_label, y_label) as (fig, ax):
-        for s in drawn:
+        colours: dict[str, str] = {}
+        for s in sorted(drawn, key=lambda s: s.bound_of is not None):  # measured lines first
             pts = sorted(s.points)
-            line, = ax.plot([x for x, _ in pts], [y for _, y in pts], marker="o", label=s.name)
+            style = {"marker": "o"} if s.bound_of is None else {
+                "linestyle": "--", "linewidth": 1, "color": colours.get(s.bound_of)}
+            line, = ax.plot([x for x, _ in pts], [y for _, y in pts], label=s.name, **style)
+            colours[s.name] = to_hex(line.get_color())
             if s.band:
                 ax.fill_between([x for x, _ in pts], [lo for lo, _ in s.band],
                                 [hi for _, hi in s.band], color=line.get_color(), alpha=0.2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from qexplore.loadtest.metrics import LevelSummary
 from qexplore.report import charts as charts_
 from qexplore.report.charts import Bound, Series
 from qexplore.results.pareto import SPEED_FIGURES, Recommendation, VariantRow
-from qexplore.results.run import StoredRun
+from qexplore.results.run import StoredLevel, StoredRun, level_bound
 from qexplore.results.table import (
     comparisons_json,
     frame,
@@ -123,13 +123,19 @@ def results_json(run: StoredRun, rows: list[VariantRow], rec: Recommendation) ->
             "run_id", "recipe_name", "status", "started_at", "ended_at", "schema_version",
             "provenance", "recipe"}),
         "variants": [v.model_dump(mode="json", by_alias=True) for v in run.variants],
-        "levels": [lv.model_dump(mode="json") for lv in run.levels],
+        "levels": [_level_json(run, lv) for lv in run.levels],
         "comparisons": comparisons_json(run),
         "speed": level_verdicts(run),
         "pareto": [r.record() for r in rows],
         "recommendation": {"variant": rec.winner, "summary": rec.summary, "reasons": rec.reasons,
                            "suggestions": rec.suggestions, "warnings": rec.warnings},
     }
+
+
+def _level_json(run: StoredRun, lv: StoredLevel) -> dict[str, Any]:
+    """A stored level, with its decode bound and % of bound where the variant has an estimate."""
+    return {**lv.model_dump(mode="json"),
+            **asdict(level_bound(run.variant(lv.variant), lv.summary, lv.workload))}
 
 
 CSS = """body{font:14px/1.45 system-ui,sans-serif;margin:24px;max-width:1200px;color:#222}
@@ -177,8 +183,8 @@ def charts(run: StoredRun, rows: list[VariantRow]) -> list[str]:
                         "accuracy, % of baseline"),
         charts_.line_chart("Slowest-1% user tok/s (95% interval)", curve("user_tps.p1"), users,
                            "tok/s per user", [Bound(slo, f"SLO {slo:g}")]),
-        charts_.line_chart("Output tok/s, all users (95% interval)", curve("output_tps"), users,
-                           "tok/s"),
+        charts_.line_chart("Output tok/s, all users (95% interval; dashed: decode bound)",
+                           curve("output_tps") + _bounds(run, levels), users, "tok/s"),
         charts_.line_chart("TTFT p99, ms (95% interval)", curve("ttft_ms.p99"), users, "ms"),
         *(charts_.bars(f"{task}: {metric} (± stderr)", values, metric)
           for (task, metric), values in _accuracy_groups(run).items()),
@@ -192,6 +198,17 @@ def _series(name: str, levels: list[LevelSummary], figure: str) -> Series:
     bands = [s.interval(figure) for s, _ in points]
     return Series(name, [(s.concurrency, y) for s, y in points],
                   [b for b in bands if b] if all(bands) and bands else None)
+
+
+def _bounds(run: StoredRun, levels: dict[str, list[LevelSummary]]) -> list[Series]:
+    """Each variant's roofline bound at its measured levels, drawn dashed in its colour."""
+    out = []
+    for name, ls in levels.items():
+        v = run.variant(name)
+        pts = [(s.concurrency, b) for s in ls
+               if (b := level_bound(v, s, run.primary_workload()).bound_tps) is not None]
+        out.append(Series(f"{name} bound", pts, bound_of=name))
+    return out
 
 
 def _accuracy_groups(run: StoredRun) -> dict[tuple[str, str], dict[str, tuple[float, float | None]]]:

@@ -20,10 +20,12 @@ OBJECTIVES = {"recovery_pct": 1, "user_tps_p1": 1, "output_tps": 1, "weights_gb"
 
 SPEED_FIGURES = {"user_tps_p1": "user_tps.p1", "output_tps": "output_tps",
                  "ttft_ms_p99": "ttft_ms.p99"}  # table column → level figure
-COLUMNS = ["variant", "scheme", "status", "weights_gb", "bits_per_weight", "recovery_pct",
-           "accuracy_verdict", "speed_verdict", "speed_ratio", "speed_ratio_lo", "speed_ratio_hi",
-           "at_users", *(f"{c}{s}" for c in SPEED_FIGURES for s in ("", "_lo", "_hi")),
-           "capacity_users", "capacity_borderline", "kv_cache_tokens", "stalls", "pareto"]
+COLUMNS = ["variant", "scheme", "status", "weights_gb", "weights_source", "bits_per_weight",
+           "recovery_pct", "accuracy_verdict", "speed_verdict", "speed_ratio", "speed_ratio_lo",
+           "speed_ratio_hi", "at_users",
+           *(f"{c}{s}" for c in SPEED_FIGURES for s in ("", "_lo", "_hi")),
+           "bound_tps", "bound_kind", "pct_of_bound", "capacity_users", "capacity_borderline",
+           "kv_cache_tokens", "kv_cache_tokens_est", "stalls", "pareto"]
 
 
 @dataclass
@@ -34,6 +36,7 @@ class VariantRow:
     error: str | None = None
     weights_gb: float | None = None
     bits_per_weight: float | None = None
+    weights_source: str | None = None  # "checkpoint" | "estimate" | why unknown
     at_users: int | None = None
     user_tps_p1: float | None = None
     output_tps: float | None = None
@@ -46,7 +49,11 @@ class VariantRow:
     stalls: int = 0  # token gaps over 1 s at the level judged: an unstable machine
     capacity_users: int | None = None
     capacity_borderline: bool = False  # the SLO holds at capacity_users by the point value only
-    kv_cache_tokens: int | None = None
+    kv_cache_tokens: int | None = None  # as vLLM reported it
+    kv_cache_tokens_est: int | None = None  # as the capacity plan estimated it
+    bound_tps: float | None = None  # decode bound at the level judged (output tok/s)
+    bound_kind: str | None = None  # which bound binds there: "memory" | "compute"
+    pct_of_bound: float | None = None  # output tok/s there ÷ bound_tps × 100
     levels_p1: dict[int, float | None] = field(default_factory=dict)
     recovery_pct: float | None = None
     accuracy_verdict: str | None = None

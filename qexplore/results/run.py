@@ -8,6 +8,7 @@ recommendation, ``compare``, ``history`` and every report — reads fields, not 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from qexplore.errors import StoreError
 from qexplore.evaluate.run import EvalResult, paired_comparisons
 from qexplore.evaluate.stats import Comparison
 from qexplore.loadtest.metrics import LevelSummary
+from qexplore.plan.estimate import VariantEstimate
 from qexplore.quantize.build import BuildRecord
 from qexplore.recipes.schema import Recipe
 from qexplore.results.store import Store
@@ -65,6 +67,7 @@ class StoredVariant(BaseModel):
     build: BuildRecord | None = None
     server: ServerFacts | None = None
     eval: StoredEval | None = None
+    estimate: VariantEstimate | None = None  # the capacity plan's, once its checkpoint was known
 
     @property
     def ok(self) -> bool:
@@ -77,10 +80,20 @@ class StoredVariant(BaseModel):
 
     @property
     def weights_gb(self) -> float | None:
-        """Weights as served (as on disk where the build did not count them)."""
-        if self.build is None:
-            return None
-        return (self.build.served_bytes or self.build.size_bytes) / 1e9
+        """Weights as served: counted from the checkpoint (as on disk where the build did not
+        count them), else the capacity plan's estimate; None when neither is known."""
+        if self.build and (self.build.served_bytes or self.build.size_bytes):
+            return (self.build.served_bytes or self.build.size_bytes) / 1e9
+        return self.estimate.weights_gb if self.estimate else None
+
+    @property
+    def weights_source(self) -> str | None:
+        """Where ``weights_gb`` comes from: "checkpoint", "estimate", or why it is unknown."""
+        if self.build and (self.build.served_bytes or self.build.size_bytes):
+            return "checkpoint"
+        if self.estimate and self.estimate.weights_gb is not None:
+            return "estimate"
+        return "unknown: checkpoint not on disk, no estimate" if self.build else None
 
 
 class StoredLevel(BaseModel):
@@ -169,6 +182,24 @@ class StoredRun(BaseModel):
         rows = [lv.summary for lv in self.levels if lv.variant == variant and lv.workload == w
                 and lv.measured and lv.summary.rate is None]
         return sorted(rows, key=lambda s: s.concurrency)
+
+
+@dataclass(frozen=True)
+class LevelBound:
+    """A level's roofline bound on decode output tok/s, and how close the measurement came."""
+
+    bound_tps: float | None
+    bound_kind: str | None
+    pct_of_bound: float | None  # measured output tok/s ÷ bound × 100
+
+
+def level_bound(v: StoredVariant | None, s: LevelSummary, workload: str) -> LevelBound:
+    """``s`` (a level of ``v`` in ``workload``) against its variant's estimated bound."""
+    if v is None or v.estimate is None or s.rate is not None:
+        return LevelBound(None, None, None)
+    bound, kind = v.estimate.bound(workload, s.concurrency)
+    pct = 100 * s.output_tps / bound if bound and s.output_tps is not None else None
+    return LevelBound(bound, kind, None if pct is None else round(pct, 1))
 
 
 def load_run(store: Store, run_id: str) -> StoredRun:

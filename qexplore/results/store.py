@@ -20,8 +20,9 @@ from typing import Any
 from qexplore.errors import RecipeError, StoreError
 from qexplore.registry import suggest
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DEFAULT_PATH = Path("reports") / "qexplore.db"
+VARIANT_JSON = ("build", "server", "eval", "estimate")  # variant columns holding JSON
 
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_initial", """
@@ -54,6 +55,11 @@ MIGRATIONS: list[tuple[str, str]] = [
             concurrency INTEGER NOT NULL, rate REAL NOT NULL DEFAULT 0, trial INTEGER NOT NULL,
             status TEXT NOT NULL, summary TEXT NOT NULL, raw_path TEXT, recorded_at REAL NOT NULL,
             PRIMARY KEY (run_id, variant, workload, concurrency, rate, trial));
+    """),
+    # The capacity plan's estimate for each variant (weights, KV cache, decode bound per level),
+    # made once its checkpoint is known: what every level's "% of bound" is read against.
+    ("004_variant_estimate", """
+        ALTER TABLE variants ADD COLUMN estimate TEXT;
     """),
 ]
 
@@ -165,7 +171,7 @@ class Store:
                        "updated_at) VALUES (?, ?, ?, ?, 'pending', ?)",
                        (run_id, variant, scheme, position, time.time()))
             for key, value in fields.items():
-                if key not in ("status", "error", "build", "server", "eval"):
+                if key not in ("status", "error", *VARIANT_JSON):
                     raise ValueError(f"unknown variant field {key}")
                 encoded = value if key in ("status", "error") else json.dumps(value)
                 db.execute(f"UPDATE variants SET {key} = ?, updated_at = ? "
@@ -174,7 +180,7 @@ class Store:
     def variants(self, run_id: str) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT * FROM variants WHERE run_id = ? ORDER BY position",
                                (run_id,))
-        return [_decode(r, ("build", "server", "eval")) for r in rows]
+        return [_decode(r, VARIANT_JSON) for r in rows]
 
     # ---------------------------------------------------------------- levels
     def add_level(self, run_id: str, variant: str, workload: str, summary: dict[str, Any],
@@ -215,8 +221,8 @@ class Store:
             raise StoreError(f"no table {table}")
         sql = f"SELECT * FROM {table}" + (" WHERE run_id = ?" if run_id else "")
         rows = self.db.execute(sql, (run_id,) if run_id else ())
-        return pd.DataFrame([_decode(r, ("provenance", "recipe", "build", "server", "eval",
-                                         "summary")) for r in rows])
+        return pd.DataFrame([_decode(r, ("provenance", "recipe", *VARIANT_JSON, "summary"))
+                             for r in rows])
 
 
 def _decode(row: sqlite3.Row, json_cols: tuple[str, ...]) -> dict[str, Any]:

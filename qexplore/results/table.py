@@ -19,10 +19,11 @@ from qexplore.results.pareto import (
     pareto_flags,
     recommend,
 )
-from qexplore.results.run import StoredRun, StoredVariant
+from qexplore.results.run import StoredRun, StoredVariant, level_bound
 from qexplore.results.speed import compare_speed
 
-INTEGER_COLUMNS = ("at_users", "capacity_users", "kv_cache_tokens", "stalls")
+INTEGER_COLUMNS = ("at_users", "capacity_users", "kv_cache_tokens", "kv_cache_tokens_est",
+                   "stalls")
 
 
 def variant_rows(run: StoredRun, users: int | None = None) -> list[VariantRow]:
@@ -54,17 +55,27 @@ def _row(run: StoredRun, v: StoredVariant, users: int) -> VariantRow:
     levels = run.closed_loop(v.name)
     lv = next((s for s in levels if s.concurrency >= users), None)
     p1s = levels_p1(levels, slo.max_ttft_ms)
+    est = v.estimate
     row = VariantRow(
-        v.name, v.scheme, v.status, v.reason, v.weights_gb,
-        v.build.bits_per_weight if v.build else None,
+        v.name, v.scheme, v.status, v.reason, v.weights_gb, _bits(v), v.weights_source,
         capacity_users=capacity_at(p1s, slo.min_user_tps), levels_p1=p1s,
-        kv_cache_tokens=v.server.kv_cache_tokens if v.server else None)
+        kv_cache_tokens=v.server.kv_cache_tokens if v.server else None,
+        kv_cache_tokens_est=est.kv_cache_tokens if est else None)
     if lv:
         _add_level(row, lv)
+        b = level_bound(v, lv, run.primary_workload())
+        row.bound_tps, row.bound_kind, row.pct_of_bound = b.bound_tps, b.bound_kind, b.pct_of_bound
         row.capacity_borderline = _borderline(levels, row.capacity_users, slo.min_user_tps)
         _add_speed_verdict(run, v, row)
     _add_accuracy(run, v, row)
     return row
+
+
+def _bits(v: StoredVariant) -> float | None:
+    """Bits per weight as served: counted where the checkpoint was, else estimated."""
+    if v.build and v.build.bits_per_weight:
+        return v.build.bits_per_weight
+    return v.estimate.bits_per_weight if v.estimate else None
 
 
 def _add_level(row: VariantRow, lv: LevelSummary) -> None:

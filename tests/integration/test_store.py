@@ -31,7 +31,8 @@ WRITER = textwrap.dedent("""
 def test_migrations_are_recorded_once(tmp_path: Path) -> None:
     Store(tmp_path / "s.db").close()
     store = Store(tmp_path / "s.db")  # opening again applies nothing new
-    assert store.migrations() == ["001_initial", "002_level_status", "003_level_trials"]
+    assert store.migrations() == ["001_initial", "002_level_status", "003_level_trials",
+                                  "004_variant_estimate"]
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -43,7 +44,8 @@ def test_a_store_of_the_first_schema_is_migrated_in_place(tmp_path: Path) -> Non
                      "INSERT INTO levels VALUES ('r', 'v', 'short', 4, 0, '{}', NULL, 0);")
     db.close()
     with Store(tmp_path / "s.db") as store:
-        assert store.migrations() == ["001_initial", "002_level_status", "003_level_trials"]
+        assert store.migrations() == ["001_initial", "002_level_status", "003_level_trials",
+                                  "004_variant_estimate"]
         assert [r["status"] for r in store.levels("r")] == ["ok"]
 
 

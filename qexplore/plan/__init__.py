@@ -7,12 +7,15 @@ Resolves the target, looks up each variant's support there, refuses what cannot 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
+from qexplore.catalog.models import local_folder
 from qexplore.catalog.support import Support, variant_support
 from qexplore.catalog.targets import Target
 from qexplore.demo.model import demo_facts
 from qexplore.errors import RecipeError
+from qexplore.plan.estimate import TargetFigures, VariantEstimate, estimate_variant, target_figures
 from qexplore.quantize.build import cached_record, key_for
 from qexplore.recipes.schema import Recipe, Variant
 from qexplore.registry import suggest
@@ -25,6 +28,7 @@ class VariantPlan:
     support: Support
     build: str  # "original weights" | "checkpoint" | "cached" | "to build" | "to build (…)"
     key: str | None = None
+    served: str | None = None  # the checkpoint's folder, when it is on disk already
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,17 @@ class Plan:
             f"on {where}: {p.support.note}"
             for p in self.variants if not p.support.runnable
         ]
+
+    @cached_property
+    def figures(self) -> TargetFigures:
+        """The target's memory, bandwidth and peaks the estimates use."""
+        return target_figures(self.recipe)
+
+    @cached_property
+    def estimates(self) -> list[VariantEstimate]:
+        """Each variant's capacity and roofline estimate (in the order of ``variants``)."""
+        return [estimate_variant(self.recipe, p.variant, p.support, p.served, self.figures)
+                for p in self.variants]
 
     def check(self) -> Plan:
         """Raise RecipeError when any variant is refused."""
@@ -79,10 +94,19 @@ def _variant_plan(recipe: Recipe, i: int, v: Variant, target: Target, base: str 
                   ) -> VariantPlan:
     sup = variant_support(v.scheme, recipe.model.dtype, target)
     if v.scheme == "baseline":
-        return VariantPlan(i, v, sup, "original weights")
+        return VariantPlan(i, v, sup, "original weights", served=_on_disk(recipe.resolved.model))
     if v.scheme == "prequantized":
-        return VariantPlan(i, v, sup, "checkpoint")
+        checkpoint = recipe.resolved.checkpoints[v.name]
+        return VariantPlan(i, v, sup, "checkpoint", served=_on_disk(checkpoint))
     if base is None:
         return VariantPlan(i, v, sup, "to build (base model not on disk yet)")
     key = key_for(recipe, v, base)
-    return VariantPlan(i, v, sup, "cached" if cached_record(key) else "to build", key)
+    record = cached_record(key)
+    if record is None:
+        return VariantPlan(i, v, sup, "to build", key)
+    return VariantPlan(i, v, sup, "cached", key, record.path)
+
+
+def _on_disk(model: str) -> str | None:
+    folder = local_folder(model)
+    return None if folder is None else str(folder)

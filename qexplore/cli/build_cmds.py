@@ -77,12 +77,20 @@ def show_estimates(p: Plan) -> None:
         mem.add_column(col, justify="left" if col == "variant" else "right")
     for e in p.estimates:
         src = "" if e.weights_source == "estimate" else f" ({e.weights_source})"
-        mem.add_row(e.name, _num(e.weights_gb, ".2f") + src, _num(e.bits_per_weight, ".2f"),
+        size = _num(e.weights_gb, ".2f" if (e.weights_gb or 0) >= 1 else ".3g")
+        mem.add_row(e.name, size + src, _num(e.bits_per_weight, ".2f"),
                     _num(e.kv_bytes_per_token, ",.0f"), _num(e.kv_cache_tokens, ",d"),
                     _num(e.max_seqs_at_max_len, ",d"))
     console.print(mem)
     for w in p.recipe.workloads:
         console.print(_bound_table(p, w.name))
+    secs = [x for e in p.estimates for w in e.workloads for x in w.level_seconds.values() if x]
+    if secs:
+        share = p.measured_share
+        how = (f"at the {share[0]:.0%} of the bound run {share[1]} reached (median)" if share
+               else "at an assumed share of the bound")
+        console.print(f"load tests, all variants: {_duration(sum(secs))} {how}; builds, "
+                      "server start-ups and the evaluation come on top", highlight=False)
     for e in p.estimates:
         for line in e.unknown:
             console.print(f"[yellow]not estimated:[/] {line}", highlight=False)
@@ -105,8 +113,12 @@ def _bound_table(p: Plan, workload: str) -> Table:
         cells = [f"{_num(w.decode_bound_tps.get(u), ',.0f')} {(w.bound_kind.get(u) or '')[:3]}"
                  for u in levels]
         secs = [s for s in w.level_seconds.values() if s is not None]
-        table.add_row(e.name, *cells, f"~{sum(secs) / 60:.1f} min" if secs else "–")
+        table.add_row(e.name, *cells, _duration(sum(secs)) if secs else "–")
     return table
+
+
+def _duration(seconds: float) -> str:
+    return f"~{seconds / 60:,.1f} min" if seconds >= 60 else f"~{seconds:.0f} s"
 
 
 def _num(x: float | int | None, fmt: str) -> str:

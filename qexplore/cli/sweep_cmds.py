@@ -100,7 +100,7 @@ def _show_dry_run(d: DryRun, r: Recipe) -> None:
 def _show_recorded(d: DryRun) -> None:
     last = d.recorded
     if last is None:
-        console.print("nothing recorded yet for this recipe; no time estimate")
+        console.print("nothing recorded yet for this recipe")
         return
     took = f", took {last.minutes:.1f} min" if last.minutes is not None else ""
     console.print(f"last run {last.run_id} ({last.status}{took}): {last.levels} levels recorded, "

@@ -54,8 +54,22 @@ class Plan:
     @cached_property
     def estimates(self) -> list[VariantEstimate]:
         """Each variant's capacity and roofline estimate (in the order of ``variants``)."""
-        return [estimate_variant(self.recipe, p.variant, p.support, p.served, self.figures)
-                for p in self.variants]
+        share = self.measured_share[0] if self.measured_share else None
+        return [estimate_variant(self.recipe, p.variant, p.support, p.served, self.figures,
+                                 share) for p in self.variants]
+
+    @cached_property
+    def measured_share(self) -> tuple[float, str] | None:
+        """The share of the bound this recipe's last stored run on this target reached (its
+        median over levels) and that run's id; None before any run."""
+        from qexplore.results.history import share_of_bound
+        from qexplore.results.store import Store, store_path
+
+        path = store_path(self.recipe.output.store)
+        if not path.exists():
+            return None
+        with Store(path) as store:
+            return share_of_bound(store, self.recipe.name, self.recipe.target)
 
     def check(self) -> Plan:
         """Raise RecipeError when any variant is refused."""

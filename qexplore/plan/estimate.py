@@ -282,7 +282,8 @@ def assumptions(figures: TargetFigures) -> list[str]:
         "users, capped by max_num_seqs and by the sequences the KV cache holds",
         f"prompt tokens ≈ characters ÷ {CHARS_PER_TOKEN} (+{CHAT_TEMPLATE_TOKENS} for a chat "
         "template)",
-        f"level time: measured and warm-up requests × max_tokens ÷ (bound × "
+        "level time: measured and warm-up requests × max_tokens ÷ (bound × the share of it "
+        "this recipe's last stored run reached, its median; before any run "
         f"{ASSUMED_EFFICIENCY[where]:.0%}), prefill not counted",
     ]
     if figures.is_cpu:

@@ -73,3 +73,12 @@ def test_sizes_are_never_silently_zero(run_dir: Path) -> None:
     assert pre.weights_gb is None and pre.weights_source.startswith("unknown")
     csv = (write_reports(run, run_dir / "out").paths["csv"]).read_text()
     assert "estimate" in csv and "unknown: checkpoint not on disk" in csv
+
+
+def test_the_next_plan_reads_the_share_of_bound_the_last_run_reached(run_dir: Path) -> None:
+    from qexplore.results.history import share_of_bound
+
+    with Store(run_dir / "s.db") as store:
+        assert share_of_bound(store, "demo", "cpu") == (0.5, "r")
+        assert share_of_bound(store, "demo", "rtx3090") is None  # another target: no guide
+        assert share_of_bound(store, "other", "cpu") is None

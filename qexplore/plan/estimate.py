@@ -188,7 +188,7 @@ def _workload(recipe: Recipe, w: Workload, kv: cap.KvCache, weights: float,
         bounds[users] = cap.decode_bound(users, batch, weights, context * kv.bytes_per_token,
                                          bandwidth, peak, params_per_token)
     def tokens(users: int) -> int:  # measured and warm-up requests (default one per user)
-        return (w.requests + (w.warmup if w.warmup is not None else users)) * w.max_tokens
+        return (w.requests_at(users) + (w.warmup if w.warmup is not None else users)) * w.max_tokens
 
     return WorkloadEstimate(
         name=w.name, prompt_tokens=prompt, output_tokens=w.max_tokens, max_seqs=fits,

@@ -137,6 +137,9 @@ class Workload(Strict):
     )
     requests: PositiveInt = Field(300, description="Requests measured per concurrency level, "
                                   "split evenly over its trials.")
+    requests_per_user: PositiveInt | None = Field(
+        None, description="Instead of 'requests': each level measures this many requests per "
+        "user (10 → 10/100/1,000 requests at 1/10/100 users, as published benchmarks do).")
     trials: PositiveInt = Field(
         3, description="Trials per level, interleaved (trial 1 of every level, then trial 2, "
         "…): the spread between them goes into each figure's confidence interval.")
@@ -155,20 +158,25 @@ class Workload(Strict):
             raise ValueError("concurrency levels must be unique")
         return sorted(v)
 
-    @property
-    def per_trial(self) -> int:
-        """Measured requests in each trial of a level."""
-        return -(-self.requests // self.trials)
+    def requests_at(self, users: int) -> int:
+        """Requests measured at a level of ``users`` users, all trials together."""
+        return self.requests if self.requests_per_user is None else users * self.requests_per_user
+
+    def per_trial(self, users: int) -> int:
+        """Measured requests in each trial of a level of ``users`` users."""
+        return -(-self.requests_at(users) // self.trials)
 
     def problems(self, path: str, max_model_len: int | None, max_num_seqs: int | None
                  ) -> list[str]:
         """Values that cannot work together, one ``path.field: problem`` line each."""
         users, out = max(self.concurrency), []
-        if self.per_trial < users:
-            split = f" ({self.requests} over {self.trials} trials)" if self.trials > 1 else ""
-            out.append(f"{path}.requests: {self.per_trial} requests{split} cannot keep {users} "
-                       "users busy (workloads[].concurrency); a closed-loop level needs at least "
-                       "as many requests per trial as users")
+        if self.per_trial(users) < users:
+            split = f" ({self.requests_at(users)} over {self.trials} trials)" \
+                if self.trials > 1 else ""
+            field = "requests_per_user" if self.requests_per_user else "requests"
+            out.append(f"{path}.{field}: {self.per_trial(users)} requests{split} cannot keep "
+                       f"{users} users busy (workloads[].concurrency); a closed-loop level "
+                       "needs at least as many requests per trial as users")
         prompt = (self.input_len or 1) if self.prompts == "random" else 1  # at least one token
         need = self.max_tokens + prompt
         if max_model_len and need > max_model_len:

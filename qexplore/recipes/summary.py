@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from qexplore.catalog.targets import resolve_target
-from qexplore.recipes.schema import Recipe
+from qexplore.recipes.schema import Recipe, Workload
 
 
 def summarize(r: Recipe) -> list[str]:
@@ -19,10 +19,16 @@ def summarize(r: Recipe) -> list[str]:
         users = ",".join(map(str, w.concurrency))
         lines.append(
             f"  workload {w.name}: {w.prompts} prompts, {w.api} API, max_tokens {w.max_tokens}, "
-            f"users {users}, {w.requests} requests/level in {w.trials} trials"
+            f"users {users}, {_requests(w)} in {w.trials} trials"
         )
     tasks = ", ".join(t.name for t in r.eval.tasks) or "none"
     lines.append(f"  eval     {tasks}" + (f" (limit {r.eval.limit})" if r.eval.limit else ""))
     lines.append(f"  slo      slowest-1% user ≥ {r.slo.min_user_tps:g} tok/s"
                  + (f", TTFT p99 ≤ {r.slo.max_ttft_ms:g} ms" if r.slo.max_ttft_ms else ""))
     return lines
+
+
+def _requests(w: Workload) -> str:
+    if w.requests_per_user is None:
+        return f"{w.requests} requests/level"
+    return f"{w.requests_per_user} requests per user per level"

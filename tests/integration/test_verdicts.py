@@ -130,4 +130,4 @@ def test_a_run_stored_before_trials_still_loads(tmp_path: Path) -> None:
     with Store(tmp_path / "s.db") as store:
         stored.add_run(store, "old", old)
         run = load_run(store, "old")
-    assert run.recipe.workloads[0].trials == 1 and run.recipe.workloads[0].per_trial == 100
+    assert run.recipe.workloads[0].trials == 1 and run.recipe.workloads[0].per_trial(1) == 100

@@ -105,3 +105,10 @@ def test_declared_figures_override_the_table() -> None:
     assert (f.bandwidth_gbs, f.peaks["fp16"], f.peaks["int8"]) == (500.0, 10.0, 284)
     assert f.sources["bandwidth_gbs"] == "declared in the recipe"
     assert f.sources["peaks.fp16"] == "declared in the recipe"
+
+
+def test_the_reference_recipe_has_the_published_benchmarks_shape() -> None:
+    w = next(w for w in load_recipe(REFERENCE).workloads if w.name == "published")
+    assert [w.requests_at(u) for u in w.concurrency] == [10, 100, 500, 1000]
+    assert [w.trials * w.per_trial(u) for u in w.concurrency] == [10, 100, 500, 1000]
+    assert (w.max_tokens, w.ignore_eos) == (100, True)

@@ -57,3 +57,19 @@ def test_attaching_to_a_running_server_needs_neither() -> None:
     serve = {**yaml.safe_load(REFERENCE.read_text())["serve"],
              "endpoint": "http://127.0.0.1:8000"}
     check_machine(reference(serve=serve), gpus=[])
+
+
+@pytest.mark.parametrize(("driver", "ok", "needed"),
+                         [("580.65.06", True, True), ("550.54.15", False, False),
+                          ("470.256.02", False, True)])
+def test_the_nvidia_driver_against_vllms_cuda_12_9_build(driver: str, ok: bool,
+                                                          needed: bool) -> None:
+    from qexplore.doctor import driver_checks
+    from qexplore.environment import parse_gpus
+
+    gpus = parse_gpus(f"NVIDIA GeForce RTX 3090, 8.6, 24576, {driver}\n")
+    assert gpus == [Gpu("NVIDIA GeForce RTX 3090", 8.6, 24.0, driver)]
+    (check,) = driver_checks(gpus)
+    assert (check.ok, check.needed) == (ok, needed)
+    assert ok or "575.51.03" in (check.fix or "")
+    assert driver_checks([]) == []  # no GPU: nothing to check

@@ -175,3 +175,19 @@ def test_a_copy_with_other_variants_is_resolved_again() -> None:
     w8 = demo.variants[1].model_copy(update={"name": "w8-other"})
     copy = demo.model_copy(update={"variants": [demo.variants[0], w8]})
     assert list(copy.resolved.calibration_files) == ["w8-other"]
+
+
+def test_requests_per_user_sizes_each_level_and_its_trials() -> None:
+    from qexplore.loadtest.levels import level_plans
+    from qexplore.recipes.schema import Workload
+
+    w = Workload(name="w", concurrency=[1, 10, 50], requests_per_user=10, trials=2)
+    plans = level_plans(w.concurrency, w.per_trial, trials=range(w.trials))
+    assert [(p.concurrency, p.trial, p.requests) for p in plans] == [
+        (1, 0, 5), (10, 0, 50), (50, 0, 250), (1, 1, 5), (10, 1, 50), (50, 1, 250)]
+    assert [p.warmup for p in plans] == [1, 10, 50, 0, 0, 0]  # before each level's first trial
+    few = Workload(name="w", concurrency=[1, 8], requests_per_user=1, trials=2)
+    assert few.problems("workloads[0]", None, None) == [
+        "workloads[0].requests_per_user: 4 requests (8 over 2 trials) cannot keep 8 users busy "
+        "(workloads[].concurrency); a closed-loop level needs at least as many requests per "
+        "trial as users"]

@@ -80,6 +80,8 @@ def _calibration_inputs(recipe: Recipe, variant: Variant) -> dict[str, Any]:
     data = cal.model_dump()
     if cal.path:
         data["path"] = file_digest(recipe.resolved.calibration_files[variant.name])
+    else:  # streamed and shuffled within a buffer: another sampler picks other rows
+        data["sampler"] = "stream-shuffle-10000"
     return data
 
 

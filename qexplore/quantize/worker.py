@@ -55,17 +55,22 @@ def modifiers(job: dict[str, Any]) -> list[Any]:
     return [gptq]
 
 
+SHUFFLE_BUFFER = 10_000  # rows a streamed hub dataset is shuffled within (see build.py's key)
+
+
 def calibration_texts(cal: dict[str, Any], tokenizer: Any) -> list[str]:
-    """``cal["samples"]`` texts, sampled with ``cal["seed"]`` from a local file or hub dataset."""
+    """``cal["samples"]`` texts, sampled with ``cal["seed"]`` from a local file or hub dataset.
+    A hub dataset is streamed: only the rows the shuffle buffer needs are read, never a whole
+    200k-row split into memory."""
     if cal.get("path"):
         rows = _read_local(Path(cal["path"]), cal["text_column"])
-    else:
-        import datasets
+        random.Random(cal["seed"]).shuffle(rows)
+        return [_as_text(r, tokenizer) for r in rows[: cal["samples"]]]
+    import datasets
 
-        ds = datasets.load_dataset(cal["dataset"], split=cal["split"])
-        rows = list(ds[cal["text_column"]])
-    random.Random(cal["seed"]).shuffle(rows)
-    return [_as_text(r, tokenizer) for r in rows[: cal["samples"]]]
+    stream = datasets.load_dataset(cal["dataset"], split=cal["split"], streaming=True)
+    picked = stream.shuffle(seed=cal["seed"], buffer_size=SHUFFLE_BUFFER).take(cal["samples"])
+    return [_as_text(row[cal["text_column"]], tokenizer) for row in picked]
 
 
 def _read_local(path: Path, column: str) -> list[Any]:

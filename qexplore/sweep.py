@@ -37,6 +37,7 @@ from qexplore.results.run import StoredVariant, load_run
 from qexplore.results.store import Store, store_path
 from qexplore.serve.attach import AttachedServer
 from qexplore.serve.base import Server
+from qexplore.serve.fetch import fetch_model
 from qexplore.serve.from_recipe import server_spec
 from qexplore.serve.manager import VllmServer
 from qexplore.serve.telemetry import MetricsSampler
@@ -202,6 +203,8 @@ def serve_variant(recipe: Recipe, name: str, run_dir: Path, on_line: OnLine | No
     (not yet started) — what ``qexplore serve`` runs."""
     v = make_plan(recipe, [name]).check().variants[0].variant
     build = build_variant(recipe, v, on_line=on_line)
+    if not recipe.serve.endpoint:
+        fetch_model(build.path, on_line)
     return v, variant_server(recipe, v, build, run_dir)
 
 
@@ -287,6 +290,8 @@ class _VariantRun:
             need_eval = bool(self.recipe.eval.tasks) and not self.opts.skip_eval
         if not levels and not need_eval:
             return False
+        if not self.recipe.serve.endpoint:
+            fetch_model(build.path, lambda s: self.obs.stage(self.v.name, "serve", s))
         self.obs.stage(self.v.name, "serve", "starting the server")
         with self._server(build) as server:
             self.record(server=server.facts.as_dict() if server.facts else None)

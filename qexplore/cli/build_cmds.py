@@ -36,7 +36,8 @@ def plan(
 
     p = make_plan(load_recipe(recipe), variant)
     if as_json:
-        typer.echo(json.dumps(plan_json(p.figures, p.estimates, model_facts(p.recipe)), indent=2))
+        out = plan_json(p.figures, p.estimates, model_facts(p.recipe))
+        typer.echo(json.dumps({**out, "warnings": p.warnings()}, indent=2))
     else:
         show_plan(p)
         show_estimates(p)
@@ -73,14 +74,14 @@ def show_estimates(p: Plan) -> None:
                   highlight=False)
     mem = Table(box=None, header_style="bold")
     for col in ("variant", "weights GB", "bits/weight", "KV B/token", "KV tokens",
-                "seqs at max_model_len"):
+                "seqs at max_model_len", "build RAM GB"):
         mem.add_column(col, justify="left" if col == "variant" else "right")
     for e in p.estimates:
         src = "" if e.weights_source == "estimate" else f" ({e.weights_source})"
         size = _num(e.weights_gb, ".2f" if (e.weights_gb or 0) >= 1 else ".3g")
         mem.add_row(e.name, size + src, _num(e.bits_per_weight, ".2f"),
                     _num(e.kv_bytes_per_token, ",.0f"), _num(e.kv_cache_tokens, ",d"),
-                    _num(e.max_seqs_at_max_len, ",d"))
+                    _num(e.max_seqs_at_max_len, ",d"), _num(e.build_ram_gb, ".1f"))
     console.print(mem)
     for w in p.recipe.workloads:
         console.print(_bound_table(p, w.name))
@@ -94,6 +95,8 @@ def show_estimates(p: Plan) -> None:
     for e in p.estimates:
         for line in e.unknown:
             console.print(f"[yellow]not estimated:[/] {line}", highlight=False)
+    for line in p.warnings():
+        console.print(f"[yellow]warning:[/] {line}", highlight=False)
     console.print("[dim]" + "\n".join(f"· {a}" for a in assumptions(f)) + "[/]", highlight=False)
 
 

@@ -15,7 +15,13 @@ from qexplore.catalog.support import Support, variant_support
 from qexplore.catalog.targets import Target
 from qexplore.demo.model import demo_facts
 from qexplore.errors import RecipeError
-from qexplore.plan.estimate import TargetFigures, VariantEstimate, estimate_variant, target_figures
+from qexplore.plan.estimate import (
+    TargetFigures,
+    VariantEstimate,
+    estimate_variant,
+    plan_warnings,
+    target_figures,
+)
 from qexplore.quantize.build import cached_record, key_for
 from qexplore.recipes.schema import Recipe, Variant
 from qexplore.registry import suggest
@@ -70,6 +76,14 @@ class Plan:
             return None
         with Store(path) as store:
             return share_of_bound(store, self.recipe.name, self.recipe.target)
+
+    def warnings(self) -> list[str]:
+        """What the estimates expect to go wrong (host RAM for builds, memory for the
+        evaluation), each with its fix."""
+        import psutil
+
+        ram = psutil.virtual_memory().total / 2**30
+        return plan_warnings(self.recipe, self.figures, self.estimates, round(ram, 1))
 
     def check(self) -> Plan:
         """Raise RecipeError when any variant is refused."""

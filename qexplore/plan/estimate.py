@@ -28,6 +28,13 @@ CHAT_TEMPLATE_TOKENS = 30  # what a chat template adds around a short prompt
 # Share of the bound a level is assumed to reach when no earlier run says better (the time
 # estimate only; "% of bound" is always measured ÷ bound).
 ASSUMED_EFFICIENCY = {"gpu": 0.8, "cpu": 0.5}
+BUILD_LIBRARIES_GB = 2.0  # torch, transformers and llm-compressor in a build's process
+# Prompt logprobs (lm-eval's log-likelihood requests) make vLLM compute float32 logits over the
+# whole vocabulary for every prompt token, request by request, beside their log-softmax and a
+# gathered copy: ~12 bytes per token per vocabulary entry, outside the memory vLLM profiles,
+# so from what gpu_memory_utilization leaves (less the CUDA context's share).
+LOGPROB_BYTES = 12
+CUDA_CONTEXT_GIB = 0.5
 
 
 class TargetFigures(BaseModel):
@@ -69,6 +76,7 @@ class VariantEstimate(BaseModel):
     kv_bytes_per_token: float | None
     kv_cache_tokens: int | None
     max_seqs_at_max_len: int | None
+    build_ram_gb: float | None = None  # host RAM its build needs (variants that are built)
     workloads: list[WorkloadEstimate] = []
     unknown: list[str] = []  # what could not be estimated, and why
 
@@ -142,6 +150,7 @@ def estimate_variant(recipe: Recipe, v: Variant, support: Support, served: str |
     weights = real if real is not None else est
     base = dict(name=v.name, scheme=v.scheme, support=support.level.value,
                 weights_gb=_gb(weights), weights_gb_estimate=_gb(est),
+                build_ram_gb=_build_ram_gb(recipe, v, shape),
                 weights_source="estimate" if real is None else
                 ("checkpoint" if v.scheme in ("baseline", "prequantized") else "build"))
     if shape is None or weights is None:
@@ -198,6 +207,15 @@ def _workload(recipe: Recipe, w: Workload, kv: cap.KvCache, weights: float,
                        for u, b in bounds.items()})
 
 
+def _build_ram_gb(recipe: Recipe, v: Variant, shape: ModelShape | None) -> float | None:
+    """Host RAM a build needs: llm-compressor loads the base model whole, in 16 bit, beside
+    the libraries (a stated allowance; each build records its real peak)."""
+    if shape is None or v.scheme in ("baseline", "prequantized"):
+        return None
+    dtype_bytes = 4 if recipe.model.dtype == "float32" else 2
+    return round(shape.parameters * dtype_bytes / 1e9 + BUILD_LIBRARIES_GB, 1)
+
+
 def _estimated_weights(recipe: Recipe, v: Variant, scheme: Scheme, shape: ModelShape | None
                        ) -> float | None:
     if shape is None:
@@ -250,6 +268,39 @@ def model_facts(recipe: Recipe) -> dict[str, Any]:
     except ShapeUnknown as e:
         return {"name": model, "unknown": str(e)}
     return {"name": model, "parameters": shape.parameters, "config": shape.source}
+
+
+def plan_warnings(recipe: Recipe, figures: TargetFigures, estimates: list[VariantEstimate],
+                  host_ram_gb: float) -> list[str]:
+    """What the plan expects to go wrong on this machine or the target, with what fixes it."""
+    out = [f"{e.name}: its build needs ~{e.build_ram_gb:g} GB of host RAM (the 16-bit base model "
+           f"and the libraries); this machine has {host_ram_gb:g} GiB"
+           for e in estimates if e.build_ram_gb and e.build_ram_gb > host_ram_gb * GIB_GB]
+    if recipe.eval.tasks and not figures.is_cpu and figures.memory_gb:
+        out += _eval_memory(recipe, figures.memory_gb)
+    return out
+
+
+GIB_GB = 2**30 / 1e9
+
+
+def _eval_memory(recipe: Recipe, memory_gib: float) -> list[str]:
+    try:
+        shape = model_shape(recipe.resolved.model)
+    except ShapeUnknown:
+        return []
+    longest = recipe.model.max_model_len or shape.max_position or 4096
+    per_token = shape.vocab * LOGPROB_BYTES
+    util = recipe.serve.gpu_memory_utilization
+    free = (memory_gib * (1 - util) - CUDA_CONTEXT_GIB) * cap.GIB
+    need = longest * per_token
+    if need <= free:
+        return []
+    max_util = 1 - (need / cap.GIB + CUDA_CONTEXT_GIB) / memory_gib
+    return [f"evaluation: a log-likelihood request of up to {longest:,} tokens needs "
+            f"~{need / 1e9:.1f} GB for its prompt logprobs outside gpu_memory_utilization, "
+            f"{max(free, 0) / 1e9:.1f} GB are left: set serve.gpu_memory_utilization ≤ "
+            f"{max_util:.2f} or model.max_model_len ≤ {int(max(free, 0) // per_token):,}"]
 
 
 def plan_json(figures: TargetFigures, estimates: list[VariantEstimate],

@@ -112,3 +112,21 @@ def test_the_reference_recipe_has_the_published_benchmarks_shape() -> None:
     assert [w.requests_at(u) for u in w.concurrency] == [10, 100, 500, 1000]
     assert [w.trials * w.per_trial(u) for u in w.concurrency] == [10, 100, 500, 1000]
     assert (w.max_tokens, w.ignore_eos) == (100, True)
+
+
+def test_the_plan_warns_before_a_build_or_an_evaluation_runs_out_of_memory() -> None:
+    from qexplore.plan.estimate import plan_warnings
+
+    recipe = load_recipe(REFERENCE)
+    figures = target_figures(recipe)
+    est = [estimate_variant(recipe, v, Support(Level.NATIVE), None, figures)
+           for v in recipe.variants]
+    # builds load the 16-bit 8.03 B model (16.06 GB) beside 2 GB of libraries
+    assert [e.build_ram_gb for e in est] == [None, 18.1, 18.1]
+    small, large = plan_warnings(recipe, figures, est, 8.0), plan_warnings(recipe, figures, est,
+                                                                           64.0)
+    assert sum("host RAM" in w for w in small) == 2 and not any("host RAM" in w for w in large)
+    # 4,096 prompt tokens × 128,256 vocabulary × 12 bytes = 6.3 GB against 24 GiB × 0.1 − 0.5
+    (evaluation,) = large
+    assert "~6.3 GB" in evaluation and "2.0 GB are left" in evaluation
+    assert "gpu_memory_utilization ≤ 0.73" in evaluation and "max_model_len ≤ 1,325" in evaluation

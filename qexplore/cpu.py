@@ -20,9 +20,10 @@ import json
 import os
 import platform
 import subprocess
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from qexplore import paths
 
@@ -144,15 +145,23 @@ def vllm_cpu_kernels(features: CpuFeatures | None = None) -> VllmCpuKernels:
     if not python.exists():
         return _inferred(feats)
     cache = paths.home() / "cpu-kernels" / f"{_probe_key(python, feats)}.json"
+    found = _cached(cache, VllmCpuKernels, lambda: _probe(python))
+    return _inferred(feats) if found is None else found
+
+
+T = TypeVar("T")
+
+
+def _cached(path: Path, kind: Callable[..., T], make: Callable[[], T | None]) -> T | None:
+    """``kind(**json)`` read from ``path``; else ``make()``, written there when it gives one."""
     try:
-        return VllmCpuKernels(**json.loads(cache.read_text()))
+        return kind(**json.loads(path.read_text()))
     except (OSError, ValueError, TypeError):
         pass
-    found = _probe(python)
-    if found is None:
-        return _inferred(feats)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps(found.as_dict()))
+    found = make()
+    if found is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(found)))  # type: ignore[call-overload]
     return found
 
 
@@ -194,23 +203,15 @@ class CpuSpeed:
     matmul_tflops: float  # float32 2048² matmul on all threads (vLLM-CPU's bf16 math on AVX2)
     threads: int
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 def cpu_speed(features: CpuFeatures | None = None) -> CpuSpeed:
     """Measured once per CPU and thread count (about two seconds), cached after."""
     feats = features or cpu_features()
     threads = os.cpu_count() or 1
     key = hashlib.sha256(json.dumps([feats.model, feats.flags, threads]).encode()).hexdigest()
-    cache = paths.home() / "cpu-speed" / f"{key[:16]}.json"
-    try:
-        return CpuSpeed(**json.loads(cache.read_text()))
-    except (OSError, ValueError, TypeError):
-        pass
-    found = _measure_speed(threads)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps(found.as_dict()))
+    found = _cached(paths.home() / "cpu-speed" / f"{key[:16]}.json", CpuSpeed,
+                    lambda: _measure_speed(threads))
+    assert found is not None  # a measurement always gives one
     return found
 
 

@@ -37,7 +37,8 @@ def plan(
     p = make_plan(load_recipe(recipe), variant)
     if as_json:
         out = plan_json(p.figures, p.estimates, model_facts(p.recipe))
-        typer.echo(json.dumps({**out, "warnings": p.warnings()}, indent=2))
+        times = [d.model_dump() for d in p.durations]
+        typer.echo(json.dumps({**out, "durations": times, "warnings": p.warnings()}, indent=2))
     else:
         show_plan(p)
         show_estimates(p)
@@ -85,17 +86,11 @@ def show_estimates(p: Plan) -> None:
     console.print(mem)
     for w in p.recipe.workloads:
         console.print(_bound_table(p, w.name))
-    secs = [x for e in p.estimates for w in e.workloads for x in w.level_seconds.values() if x]
-    if secs:
-        share = p.measured_share
-        how = (f"at the {share[0]:.0%} of the bound run {share[1]} reached (median)" if share
-               else "at an assumed share of the bound")
-        console.print(f"load tests, all variants: {_duration(sum(secs))} {how}; builds, "
-                      "server start-ups and the evaluation come on top", highlight=False)
+    console.print(_time_table(p))
     for e in p.estimates:
         for line in e.unknown:
             console.print(f"[yellow]not estimated:[/] {line}", highlight=False)
-    for line in p.warnings():
+    for line in [*p.warnings(), *(n for d in p.durations for n in d.notes)]:
         console.print(f"[yellow]warning:[/] {line}", highlight=False)
     console.print("[dim]" + "\n".join(f"· {a}" for a in assumptions(f)) + "[/]", highlight=False)
 
@@ -120,7 +115,27 @@ def _bound_table(p: Plan, workload: str) -> Table:
     return table
 
 
+def _time_table(p: Plan) -> Table:
+    """Each variant's build, server start, levels and evaluation, estimated."""
+    share = p.measured_share
+    how = (f"levels at the {share[0]:.0%} of the bound run {share[1]} reached" if share
+           else "levels at an assumed share of the bound")
+    table = Table(title=f"time, estimated ({how})", box=None, header_style="bold",
+                  title_justify="left")
+    for col in ("variant", "build", "server start", "levels", "evaluation", "total"):
+        table.add_column(col, justify="left" if col == "variant" else "right")
+    for d in p.durations:
+        cells = (d.build_s, d.startup_s, d.levels_s, d.eval_s, d.total_s)
+        table.add_row(d.name, *("?" if c is None else _duration(c) for c in cells))
+    totals = [d.total_s for d in p.durations]
+    if totals and all(t is not None for t in totals):
+        table.add_row("[bold]sweep[/]", "", "", "", "", _duration(sum(t or 0 for t in totals)))
+    return table
+
+
 def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"~{seconds / 3600:,.1f} h"
     return f"~{seconds / 60:,.1f} min" if seconds >= 60 else f"~{seconds:.0f} s"
 
 

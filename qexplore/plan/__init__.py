@@ -15,6 +15,7 @@ from qexplore.catalog.support import Support, variant_support
 from qexplore.catalog.targets import Target
 from qexplore.demo.model import demo_facts
 from qexplore.errors import RecipeError
+from qexplore.plan.durations import VariantDuration, durations
 from qexplore.plan.estimate import (
     TargetFigures,
     VariantEstimate,
@@ -76,6 +77,13 @@ class Plan:
             return None
         with Store(path) as store:
             return share_of_bound(store, self.recipe.name, self.recipe.target)
+
+    @cached_property
+    def durations(self) -> list[VariantDuration]:
+        """How long each variant's part of the sweep will take (estimated)."""
+        share = self.measured_share[0] if self.measured_share else None
+        to_build = {p.variant.name: p.build.startswith("to build") for p in self.variants}
+        return durations(self.recipe, self.figures, self.estimates, to_build, share)
 
     def warnings(self) -> list[str]:
         """What the estimates expect to go wrong (host RAM for builds, memory for the

@@ -130,3 +130,33 @@ def test_the_plan_warns_before_a_build_or_an_evaluation_runs_out_of_memory() -> 
     (evaluation,) = large
     assert "~6.3 GB" in evaluation and "2.0 GB are left" in evaluation
     assert "gpu_memory_utilization ≤ 0.73" in evaluation and "max_model_len ≤ 1,325" in evaluation
+
+
+def test_the_sweeps_time_is_estimated_part_by_part() -> None:
+    from qexplore.plan import make_plan
+
+    plan = make_plan(load_recipe(REFERENCE))
+    fp16, int8, int4 = plan.durations
+    assert fp16.build_s == 0  # the original weights: nothing to build
+    # llm-compressor's docs: GPTQ of an 8 B Llama ~30 min on an A100 (312 TFLOPS); the
+    # RTX 3090's 71 TFLOPS makes it ~4.4× that, plus 30 s to load and save
+    assert int8.build_s == pytest.approx(30 + 1800 * 312 / 71, rel=0.01)
+    assert int4.build_s == int8.build_s  # same calibration, same GPTQ
+    for d in plan.durations:
+        assert d.total_s == pytest.approx(d.build_s + d.startup_s + d.levels_s + d.eval_s, abs=1)
+    # MMLU alone is 14,042 × 4 prompts of ~600 tokens: hours at a 3090's prefill bound
+    assert fp16.eval_s > 3 * 3600
+    # int4 reads a third of fp16's weights per decode step: its levels take less time
+    assert int4.levels_s < int8.levels_s < fp16.levels_s
+
+
+def test_an_eval_limit_caps_the_documents_counted() -> None:
+    from qexplore.plan import make_plan
+
+    data = yaml.safe_load(REFERENCE.read_text())
+    data["eval"]["tasks"] = [{"name": "winogrande", "num_fewshot": 5}, {"name": "my_task"}]
+    full = make_plan(Recipe.model_validate(data)).durations[0]
+    data["eval"]["limit"] = 100
+    limited = make_plan(Recipe.model_validate(data)).durations[0]
+    assert limited.eval_s == pytest.approx(full.eval_s * 100 / 1267, abs=1)
+    assert full.notes == ["my_task: its size is not in qexplore's task table: not counted"]

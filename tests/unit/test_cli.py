@@ -10,6 +10,7 @@ import pytest
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).parents[2]
+QEXPLORE = [sys.executable, "-c", "from qexplore.cli.main import run; run()"]
 HEAVY = ("torch", "transformers", "lm_eval", "llmcompressor", "datasets", "pandas", "vllm")
 
 
@@ -72,3 +73,31 @@ def test_loadtest_refuses_fewer_requests_than_users() -> None:
     assert r.returncode == 2
     assert "4 requests per trial cannot keep 8 users busy" in r.stderr
     assert "Traceback" not in r.stderr + r.stdout
+
+
+def test_the_reference_plan_offline_as_json(tmp_path: Path) -> None:
+    import json
+    import os
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hf"),
+           "QEXPLORE_STORE": str(tmp_path / "none.db")}
+    r = subprocess.run([*QEXPLORE, "plan", "recipes/llama31-8b-rtx3090.yaml", "--json"],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    plan = json.loads(r.stdout)
+    assert plan["target"]["bandwidth_gbs"] == 936 and plan["model"]["config"] == \
+        "shipped with qexplore"
+    weights = {v["name"]: v["weights_gb"] for v in plan["variants"]}
+    assert weights == pytest.approx({"fp16": 16.06, "int8-w8a8": 9.08, "int4-w4a16": 5.70},
+                                    abs=0.01)
+    fp16 = plan["variants"][0]
+    # the workloads' bounds differ (prompt lengths): nested per workload, keyed by users
+    assert set(fp16["decode_bound_tps"]) == {"short-chat", "long-prompts", "published"}
+    assert fp16["bound_kind"]["published"]["100"] in ("memory", "compute")
+    assert fp16["kv_cache_tokens"] > 0 and fp16["max_seqs_at_max_len"] == 9
+    assert any("prompt logprobs" in w for w in plan["warnings"])
+    dry = subprocess.run([*QEXPLORE, "sweep", "recipes/llama31-8b-rtx3090.yaml", "--dry-run"],
+                         capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert dry.returncode == 0, dry.stderr
+    assert "decode bound" in dry.stdout and "time, estimated" in dry.stdout
+    assert "a real run would stop here" in dry.stdout and "RTX3090" in dry.stdout

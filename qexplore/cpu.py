@@ -160,8 +160,11 @@ def _cached(path: Path, kind: Callable[..., T], make: Callable[[], T | None]) ->
         pass
     found = make()
     if found is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(found)))  # type: ignore[call-overload]
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(asdict(found)))  # type: ignore[call-overload]
+        except OSError:  # a cache that cannot be written: measured again next time
+            pass
     return found
 
 
@@ -205,9 +208,11 @@ class CpuSpeed:
 
 
 def cpu_speed(features: CpuFeatures | None = None) -> CpuSpeed:
-    """Measured once per CPU and thread count (about two seconds), cached after."""
+    """Measured once per CPU and the cores this process may use (about two seconds; each
+    figure the best of five), cached after."""
     feats = features or cpu_features()
-    threads = os.cpu_count() or 1
+    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        os.cpu_count() or 1
     key = hashlib.sha256(json.dumps([feats.model, feats.flags, threads]).encode()).hexdigest()
     found = _cached(paths.home() / "cpu-speed" / f"{key[:16]}.json", CpuSpeed,
                     lambda: _measure_speed(threads))

@@ -51,14 +51,15 @@ def hardware() -> Hardware:
         cpu=cpu.model,
         cores=os.cpu_count() or 1,
         ram_gb=round(psutil.virtual_memory().total / 2**30, 1),
-        gpus=_nvidia_gpus(),
+        gpus=nvidia_gpus(),
         cpu_isa=cpu.isa,
         cpu_flags=list(cpu.flags),
         cpu_forced=cpu.forced,
     )
 
 
-def _nvidia_gpus() -> list[Gpu]:
+def nvidia_gpus() -> list[Gpu]:
+    """This machine's NVIDIA GPUs as nvidia-smi lists them (none without it)."""
     if not shutil.which("nvidia-smi"):
         return []
     query = "--query-gpu=name,compute_cap,memory.total,driver_version"

@@ -37,7 +37,7 @@ from qexplore.results.run import StoredVariant, load_run
 from qexplore.results.store import Store, store_path
 from qexplore.serve.attach import AttachedServer
 from qexplore.serve.base import Server
-from qexplore.serve.fetch import fetch_model
+from qexplore.serve.fetch import fetch_model, served_location
 from qexplore.serve.from_recipe import server_spec
 from qexplore.serve.manager import VllmServer
 from qexplore.serve.telemetry import MetricsSampler
@@ -202,9 +202,9 @@ def serve_variant(recipe: Recipe, name: str, run_dir: Path, on_line: OnLine | No
     """One variant, planned and built (if needed) exactly as a sweep would, and its server
     (not yet started) — what ``qexplore serve`` runs."""
     v = make_plan(recipe, [name]).check().variants[0].variant
-    build = build_variant(recipe, v, on_line=on_line)
     if not recipe.serve.endpoint:
-        fetch_model(build.path, on_line)
+        fetch_model(served_location(recipe, v), on_line)
+    build = build_variant(recipe, v, on_line=on_line)
     return v, variant_server(recipe, v, build, run_dir)
 
 
@@ -275,11 +275,7 @@ class _VariantRun:
     def _measure(self, row: StoredVariant | None, done: set[tuple[str, int, int]]) -> bool:
         """Build, then measure what is not recorded yet: the trials not in ``done``, the
         evaluation unless ``row`` has one. Whether anything was measured."""
-        self.obs.stage(self.v.name, "build")
-        build = build_variant(self.recipe, self.v, self.opts.force,
-                              on_line=lambda s: self.obs.stage(self.v.name, "build", s))
-        estimate = estimate_variant(self.recipe, self.v, self.support, build.path, self.figures)
-        self.record(build=build.as_dict(), estimate=estimate.model_dump(mode="json"))
+        build = self._build()
         levels = [] if self.opts.skip_loadtest else self._levels_to_measure(done)
         need_eval = bool(self.recipe.eval.tasks) and not self.opts.skip_eval and not (
             row and row.eval)
@@ -290,8 +286,6 @@ class _VariantRun:
             need_eval = bool(self.recipe.eval.tasks) and not self.opts.skip_eval
         if not levels and not need_eval:
             return False
-        if not self.recipe.serve.endpoint:
-            fetch_model(build.path, lambda s: self.obs.stage(self.v.name, "serve", s))
         self.obs.stage(self.v.name, "serve", "starting the server")
         with self._server(build) as server:
             self.record(server=server.facts.as_dict() if server.facts else None)
@@ -301,6 +295,20 @@ class _VariantRun:
             if need_eval:
                 self._evaluate(server)
         return True
+
+    def _build(self) -> BuildRecord:
+        """The checkpoint to serve — a hub one fetched first, so its size is read from disk
+        and its server's start-up deadline is not spent downloading — and its estimate."""
+        def on_line(line: str) -> None:
+            self.obs.stage(self.v.name, "build", line)
+
+        self.obs.stage(self.v.name, "build")
+        if not self.recipe.serve.endpoint:
+            fetch_model(served_location(self.recipe, self.v), on_line)
+        build = build_variant(self.recipe, self.v, self.opts.force, on_line=on_line)
+        estimate = estimate_variant(self.recipe, self.v, self.support, build.path, self.figures)
+        self.record(build=build.as_dict(), estimate=estimate.model_dump(mode="json"))
+        return build
 
     def _server(self, build: BuildRecord) -> Server:
         return variant_server(self.recipe, self.v, build, self.run_dir / "servers")

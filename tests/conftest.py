@@ -15,3 +15,15 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.setenv(var, "1")
     monkeypatch.setenv("QEXPLORE_BUILD_CACHE", str(tmp_path / "builds"))
     monkeypatch.setenv("QEXPLORE_STORE", str(tmp_path / "results.db"))
+
+
+@pytest.fixture
+def empty_hub_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """An empty Hugging Face cache, whatever this machine has cached (the environment for
+    child processes, huggingface_hub's constant for this one)."""
+    import huggingface_hub.constants
+
+    cache = tmp_path / "hf-hub"
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    return cache

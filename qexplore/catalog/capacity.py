@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from pydantic import BaseModel
+
 from qexplore.catalog.models import ModelShape
 from qexplore.catalog.schemes import Scheme
 from qexplore.catalog.targets import Peaks
 
 GIB = 2**30
 SCALE_BITS = 16  # one fp16/bf16 scale per group (or per output channel)
-NVFP4_GROUP, NVFP4_SCALE_BITS = 16, 8  # NVFP4: an FP8 scale per 16 values
 # Memory vLLM needs on a GPU besides weights and KV cache within gpu_memory_utilization: the
 # CUDA context's share, the activation peak of its profiling forward pass and CUDA graphs. A
 # stated allowance; each run records vLLM's own KV-cache size next to the estimate.
@@ -32,8 +33,8 @@ def weight_bits(scheme: Scheme, group_size: int | None) -> float | None:
         return None
     if scheme.weight_bits >= 16:
         return 16.0
-    if scheme.name == "NVFP4":
-        return 4 + NVFP4_SCALE_BITS / NVFP4_GROUP
+    if scheme.scale_group:
+        return scheme.weight_bits + scheme.scale_bits / scheme.scale_group
     if scheme.grouped and group_size:
         return scheme.weight_bits + SCALE_BITS / group_size
     return float(scheme.weight_bits)  # per-channel scales are counted per output channel
@@ -49,7 +50,7 @@ def weights_bytes(shape: ModelShape, scheme: Scheme, group_size: int | None,
     if bits >= 16:
         return shape.parameters * dtype_bytes
     linear = shape.linear_params * bits / 8
-    if not (scheme.grouped or scheme.name == "NVFP4"):
+    if not (scheme.grouped or scheme.scale_group):
         linear += shape.layers * _layer_outputs(shape) * SCALE_BITS / 8
     head = shape.head_params * (bits / 8 if head_quantized else dtype_bytes)
     return linear + head + (shape.embedding_params + shape.norm_params) * dtype_bytes
@@ -127,15 +128,47 @@ def decode_bound(users: int, batch: int, weights: float, kv_per_seq_bytes: float
 
 
 def scheme_math(scheme: Scheme, weight_only: bool) -> str:
-    """Which tensor-core math a scheme's matmuls run in (a :class:`Peaks` field)."""
-    if weight_only or scheme.act_bits is None or scheme.act_bits >= 16:
-        return "fp16"
-    if scheme.name.startswith("FP8"):
-        return "fp8"
-    if scheme.name == "NVFP4":
-        return "fp4"
-    return "int8"
+    """Which tensor-core math a scheme's matmuls run in (a :class:`Peaks` field): weight-only
+    serving computes in 16 bit."""
+    return "fp16" if weight_only else scheme.math
 
 
 def peak_for(peaks: Peaks | None, math_name: str) -> float | None:
     return peaks.for_math(math_name) if peaks else None
+
+
+class WorkloadEstimate(BaseModel):
+    name: str
+    prompt_tokens: int  # per request, estimated (see CHARS_PER_TOKEN)
+    output_tokens: int
+    max_seqs: int | None  # sequences of prompt + output tokens the KV cache holds at once
+    decode_bound_tps: dict[int, float | None]
+    bound_kind: dict[int, str | None]
+    level_seconds: dict[int, float | None]
+
+
+class VariantEstimate(BaseModel):
+    """A variant's capacity plan, as ``qexplore plan`` makes it and a sweep stores it."""
+
+    name: str
+    scheme: str
+    support: str
+    weights_gb: float | None  # the figure used: measured where known, else estimated
+    weights_source: str  # "estimate" | "build" | "checkpoint"
+    weights_gb_estimate: float | None
+    bits_per_weight: float | None
+    kv_bytes_per_token: float | None
+    kv_cache_tokens: int | None
+    max_seqs_at_max_len: int | None
+    build_ram_gb: float | None = None  # host RAM its build needs (variants that are built)
+    math: str = "fp16"  # the peak its matmuls run at (a Peaks field)
+    workloads: list[WorkloadEstimate] = []
+    unknown: list[str] = []  # what could not be estimated, and why
+    problems: list[str] = []  # what will not fit (weights, a max_model_len sequence)
+
+    def bound(self, workload: str, users: int) -> tuple[float | None, str | None]:
+        """The decode bound and its kind at one level (None where not estimated)."""
+        for w in self.workloads:
+            if w.name == workload:
+                return w.decode_bound_tps.get(users), w.bound_kind.get(users)
+        return None, None

@@ -10,6 +10,7 @@ named as not estimated rather than guessed.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -125,14 +126,25 @@ def _read(path: Path, model: str) -> dict[str, Any]:
     return data.get("text_config") or data
 
 
+WEIGHT_FILES = ("*.safetensors", "*.bin")
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def is_hub_id(model: str) -> bool:
+    """Whether ``model`` reads as ``org/name`` (not a path such as ``./models/x``)."""
+    return bool(HUB_ID.match(model)) and not Path(model).expanduser().exists()
+
+
 def local_folder(model: str) -> Path | None:
     """Where a model's files are on this machine: its folder, or its snapshot in the Hugging
-    Face cache (None when it is neither)."""
+    Face cache when that holds its weights, not just its config (None otherwise)."""
     folder = Path(model).expanduser()
     if folder.is_dir():
         return folder
     cached = _hf_cached_config(model)
-    return cached.parent if cached is not None else None
+    if cached is None or not any(next(cached.parent.glob(p), None) for p in WEIGHT_FILES):
+        return None
+    return cached.parent
 
 
 def _hf_cached_config(model: str) -> Path | None:

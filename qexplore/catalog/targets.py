@@ -122,13 +122,18 @@ def resolve_target(spec: str) -> Target:
 
 def card_target(card: str) -> Target | None:
     """The table's entry for a card as the driver names it ("NVIDIA GeForce RTX 3090",
-    "NVIDIA A100-SXM4-80GB", "NVIDIA A10G"): the longest table name the card's name starts
-    with, not followed by another digit (so an A100 is no A10)."""
-    key = re.sub(r"^(nvidia)?(geforce)?", "", re.sub(r"[\s_-]", "", card).lower())
-    found = [t for t in GPUS if t.capability is not None
-             and key.startswith(t.name.lower())
-             and not key[len(t.name):len(t.name) + 1].isdigit()]
-    return max(found, key=lambda t: len(t.name), default=None)
+    "NVIDIA H100 80GB HBM3", "NVIDIA A100-SXM4-40GB", "Tesla T4"): its leading words joined
+    must be a table name; a "Ti"/"SUPER" after them is another card (None)."""
+    words = [w for w in re.split(r"[\s_-]+", card.lower()) if w not in _VENDOR_WORDS]
+    names = {t.name.lower(): t for t in GPUS if t.capability is not None}
+    for n in range(len(words), 0, -1):
+        found = names.get("".join(words[:n]))
+        if found is not None:
+            return None if words[n:n + 1] in (["ti"], ["super"]) else found
+    return None
+
+
+_VENDOR_WORDS = {"nvidia", "geforce", "tesla", ""}
 
 
 def detect_target(spec: str) -> Target:

@@ -14,14 +14,23 @@ class TaskSize:
     requests_per_doc: float  # log-likelihood requests per document (one per choice), or 1
     prompt_tokens: int  # a request's prompt, with its few-shot examples
     generated_tokens: int = 0  # tokens generated per document (generation tasks)
-    fewshot: int = 0  # the few-shot count the prompt length is for
+    fewshot: int = 0  # the few-shot count the prompt length is for (and lm-eval's default)
+    subtasks: int = 1  # a group's subtasks: lm-eval's --limit applies to each
+
+    def prompt_at(self, fewshot: int) -> float:
+        """A request's prompt with ``fewshot`` examples (each about the size of the question)."""
+        return self.prompt_tokens * (fewshot + 1) / (self.fewshot + 1)
+
+    def docs_at(self, limit: int | None) -> int:
+        """Documents evaluated under an lm-eval ``limit`` (per subtask)."""
+        return self.docs if limit is None else min(self.docs, limit * self.subtasks)
 
 
 TASKS: dict[str, TaskSize] = {
     # GSM8K test split: 1,319 problems; lm-eval generates until "Question:" (≤ 256 tokens).
     "gsm8k": TaskSize(1_319, 1, 900, 150, fewshot=5),
     # MMLU test split: 14,042 questions over 57 subjects, four choices each.
-    "mmlu": TaskSize(14_042, 4, 600, fewshot=5),
+    "mmlu": TaskSize(14_042, 4, 600, fewshot=5, subtasks=57),
     # ARC-Challenge test split: 1,172 questions, about four choices each.
     "arc_challenge": TaskSize(1_172, 4, 1_600, fewshot=25),
     # HellaSwag validation split: 10,042 contexts, four endings each.

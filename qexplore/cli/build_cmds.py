@@ -71,7 +71,7 @@ def show_estimates(p: Plan) -> None:
     about = m.get("unknown") or f"{m['parameters'] / 1e9:.3g} B parameters (config: {m['config']})"
     console.print(f"\n[bold]Model[/] {m['name']}: {about}", highlight=False)
     bw = f"{f.bandwidth_gbs:,.1f} GB/s" if f.bandwidth_gbs else "bandwidth unknown"
-    console.print(f"\n[bold]Capacity[/] ({bw}; {f.sources.get('bandwidth_gbs', '')})",
+    console.print(f"\n[bold]Memory[/] ({bw}; {f.sources.get('bandwidth_gbs', '')})",
                   highlight=False)
     mem = Table(box=None, header_style="bold")
     for col in ("variant", "weights GB", "bits/weight", "KV B/token", "KV tokens",

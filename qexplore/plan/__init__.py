@@ -10,19 +10,14 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from qexplore.catalog.capacity import VariantEstimate
 from qexplore.catalog.models import local_folder
 from qexplore.catalog.support import Support, variant_support
 from qexplore.catalog.targets import Target
 from qexplore.demo.model import demo_facts
-from qexplore.errors import RecipeError
+from qexplore.errors import QexploreError, RecipeError
 from qexplore.plan.durations import VariantDuration, durations
-from qexplore.plan.estimate import (
-    TargetFigures,
-    VariantEstimate,
-    estimate_variant,
-    plan_warnings,
-    target_figures,
-)
+from qexplore.plan.estimate import TargetFigures, estimate_variant, plan_warnings, target_figures
 from qexplore.quantize.build import cached_record, key_for
 from qexplore.recipes.schema import Recipe, Variant
 from qexplore.registry import suggest
@@ -75,8 +70,11 @@ class Plan:
         path = store_path(self.recipe.output.store)
         if not path.exists():
             return None
-        with Store(path) as store:
-            return share_of_bound(store, self.recipe.name, self.recipe.target)
+        try:
+            with Store(path) as store:
+                return share_of_bound(store, self.recipe.name, self.target.name)
+        except QexploreError:  # a store the plan cannot open: estimate without it
+            return None
 
     @cached_property
     def durations(self) -> list[VariantDuration]:

@@ -8,10 +8,11 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from qexplore.catalog import capacity as cap
+from qexplore.catalog.capacity import VariantEstimate
 from qexplore.catalog.models import ModelShape, ShapeUnknown, model_shape
 from qexplore.catalog.schemes import SCHEMES
 from qexplore.catalog.tasks import TASKS
-from qexplore.plan.estimate import ASSUMED_EFFICIENCY, TargetFigures, VariantEstimate
+from qexplore.plan.estimate import ASSUMED_EFFICIENCY, TargetFigures
 from qexplore.recipes.schema import Recipe, Variant
 
 # llm-compressor's docs ("Runtime requirements", docs/getting-started/compress.md): for
@@ -53,7 +54,8 @@ def durations(recipe: Recipe, figures: TargetFigures, estimates: list[VariantEst
         build = _build_s(recipe, by_name[e.name], shape, figures) if to_build[e.name] else 0.0
         evaluation = _eval_s(recipe, e, shape, figures, eff, notes) if recipe.eval.tasks else 0.0
         levels = [s for w in e.workloads for s in w.level_seconds.values()]
-        levels_s = sum(s for s in levels if s) if levels and all(levels) else None
+        known = levels and all(s is not None for s in levels)
+        levels_s = sum(s or 0.0 for s in levels) if known else None
         startup = STARTUP_CPU_S if figures.is_cpu else STARTUP_GPU_S + (e.weights_gb or 0) / LOAD_GBS
         parts = (build, levels_s, evaluation)
         total = None if any(p is None for p in parts) else startup + sum(p or 0 for p in parts)
@@ -82,7 +84,7 @@ def _eval_s(recipe: Recipe, e: VariantEstimate, shape: ModelShape | None,
             figures: TargetFigures, eff: float, notes: list[str]) -> float | None:
     """Prefill of every log-likelihood request at the compute bound, generation at the decode
     bound of ``eval.num_concurrent`` users (no prefix caching assumed: an upper estimate)."""
-    peak = figures.peak("fp16")
+    peak = figures.peak(e.math)
     if shape is None or not peak or e.weights_gb is None or e.kv_bytes_per_token is None:
         return None
     prefill_tps = peak * 1e12 / (2 * shape.params_per_token) * eff
@@ -92,11 +94,14 @@ def _eval_s(recipe: Recipe, e: VariantEstimate, shape: ModelShape | None,
         if size is None:
             notes.append(f"{t.name}: its size is not in qexplore's task table: not counted")
             continue
-        n = min(size.docs, t.limit or recipe.eval.limit or size.docs)
-        total += n * size.requests_per_doc * size.prompt_tokens / prefill_tps
+        n = size.docs_at(t.limit or recipe.eval.limit)
+        shots = next((k for k in (t.num_fewshot, recipe.eval.num_fewshot) if k is not None),
+                     size.fewshot)
+        prompt = size.prompt_at(shots)
+        total += n * size.requests_per_doc * prompt / prefill_tps
         if size.generated_tokens:
             users = recipe.eval.num_concurrent
-            ctx = size.prompt_tokens + size.generated_tokens / 2
+            ctx = prompt + size.generated_tokens / 2
             bound = cap.decode_bound(users, users, e.weights_gb * 1e9,
                                      ctx * e.kv_bytes_per_token, figures.bandwidth_gbs, peak,
                                      shape.params_per_token).tps

@@ -13,12 +13,14 @@ from typing import Any
 from pydantic import BaseModel
 
 from qexplore.catalog import capacity as cap
+from qexplore.catalog.capacity import VariantEstimate, WorkloadEstimate
 from qexplore.catalog.models import ModelShape, ShapeUnknown, local_folder, model_shape
 from qexplore.catalog.prompts import PROMPT_SETS
 from qexplore.catalog.schemes import SCHEMES, Scheme
 from qexplore.catalog.support import Level, Support
-from qexplore.catalog.targets import Peaks
+from qexplore.catalog.targets import Peaks, card_target
 from qexplore.cpu import cpu_speed
+from qexplore.environment import Gpu, nvidia_gpus
 from qexplore.quantize.checkpoint import served_bytes
 from qexplore.recipes.schema import Recipe, Variant, Workload
 
@@ -35,6 +37,7 @@ BUILD_LIBRARIES_GB = 2.0  # torch, transformers and llm-compressor in a build's 
 # so from what gpu_memory_utilization leaves (less the CUDA context's share).
 LOGPROB_BYTES = 12
 CUDA_CONTEXT_GIB = 0.5
+MIN_UTILIZATION = 0.3  # below this, suggesting a lower utilization is no advice
 
 
 class TargetFigures(BaseModel):
@@ -55,43 +58,12 @@ class TargetFigures(BaseModel):
         return self.peaks.get(math_name)
 
 
-class WorkloadEstimate(BaseModel):
-    name: str
-    prompt_tokens: int  # per request, estimated (see CHARS_PER_TOKEN)
-    output_tokens: int
-    max_seqs: int | None  # sequences of prompt + output tokens the KV cache holds at once
-    decode_bound_tps: dict[int, float | None]
-    bound_kind: dict[int, str | None]
-    level_seconds: dict[int, float | None]
-
-
-class VariantEstimate(BaseModel):
-    name: str
-    scheme: str
-    support: str
-    weights_gb: float | None  # the figure used: measured where known, else estimated
-    weights_source: str  # "estimate" | "build" | "checkpoint"
-    weights_gb_estimate: float | None
-    bits_per_weight: float | None
-    kv_bytes_per_token: float | None
-    kv_cache_tokens: int | None
-    max_seqs_at_max_len: int | None
-    build_ram_gb: float | None = None  # host RAM its build needs (variants that are built)
-    workloads: list[WorkloadEstimate] = []
-    unknown: list[str] = []  # what could not be estimated, and why
-
-    def bound(self, workload: str, users: int) -> tuple[float | None, str | None]:
-        """The decode bound and its kind at one level (None where not estimated)."""
-        for w in self.workloads:
-            if w.name == workload:
-                return w.decode_bound_tps.get(users), w.bound_kind.get(users)
-        return None, None
-
-
-def target_figures(recipe: Recipe) -> TargetFigures:
+def target_figures(recipe: Recipe, gpus: list[Gpu] | None = None) -> TargetFigures:
     """The target's memory, bandwidth and peaks: the recipe's ``hardware`` where declared, else
-    qexplore's GPU table, else (the CPU) qexplore's own measurement."""
+    qexplore's GPU table (the memory this machine's card reports, when it is the target), else
+    (the CPU) qexplore's own measurement. ``gpus``: this machine's (default: nvidia-smi's)."""
     t, hw = recipe.resolved.target, recipe.hardware
+    gpus = nvidia_gpus() if gpus is None and not t.is_cpu else gpus or []
     if t.is_cpu:
         speed = cpu_speed(t.cpu)
         how = f"measured by qexplore ({speed.threads} threads)"
@@ -106,6 +78,9 @@ def target_figures(recipe: Recipe) -> TargetFigures:
         sources = dict.fromkeys(("memory_gb", "bandwidth_gbs", "peaks"),
                                 "qexplore's GPU table (vendor datasheets, cited in "
                                 "catalog/targets.py)")
+        here = next((g for g in gpus if (c := card_target(g.name)) and c.name == t.name), None)
+        if here is not None:  # the card itself: what its driver reports, not the nominal
+            figures["memory_gb"], sources["memory_gb"] = here.memory_gb, "detected (nvidia-smi)"
     declared = {"memory_gb": hw.memory_gb, "bandwidth_gbs": hw.memory_bandwidth_gbs}
     for k, v in declared.items():
         if v is not None:
@@ -159,43 +134,62 @@ def estimate_variant(recipe: Recipe, v: Variant, support: Support, served: str |
                            "is on disk")
         return VariantEstimate(**base, bits_per_weight=None, kv_bytes_per_token=None,
                                kv_cache_tokens=None, max_seqs_at_max_len=None, unknown=unknown)
-    return _with_capacity(recipe, base, shape, scheme, weights, support, figures,
-                          efficiency, unknown)
+    return _with_capacity(recipe, v, base, shape, weights, support, figures, efficiency,
+                          unknown)
 
 
-def _with_capacity(recipe: Recipe, base: dict[str, Any], shape: ModelShape, scheme: Scheme,
+def _with_capacity(recipe: Recipe, v: Variant, base: dict[str, Any], shape: ModelShape,
                    weights: float, support: Support, figures: TargetFigures,
                    efficiency: float | None, unknown: list[str]) -> VariantEstimate:
-    kv_bpt = shape.kv_bytes_per_token(_kv_dtype_bytes(recipe))
+    kv_bpt = shape.kv_bytes_per_token(_kv_dtype_bytes(recipe, v))
     max_len = recipe.model.max_model_len or shape.max_position or 4096
     kv = cap.KvCache(kv_bpt, _kv_cache_bytes(recipe, figures, weights, unknown),
                      cap.BLOCK_TOKENS["cpu" if figures.is_cpu else "gpu"], max_len)
-    math_name = cap.scheme_math(scheme, support.level is Level.WEIGHT_ONLY)
+    math_name = cap.scheme_math(SCHEMES.get(v.scheme), support.level is Level.WEIGHT_ONLY)
     eff = efficiency or ASSUMED_EFFICIENCY["cpu" if figures.is_cpu else "gpu"]
-    workloads = [_workload(recipe, w, kv, weights, figures.bandwidth_gbs,
+    # a decode step reads every weight but the embedding table (it looks up a few rows)
+    read = weights - (0 if shape.tied else shape.embedding_params * _dtype_bytes(recipe))
+    workloads = [_workload(recipe, w, kv, read, figures.bandwidth_gbs,
                            figures.peak(math_name), shape.params_per_token, eff)
                  for w in recipe.workloads]
     if figures.bandwidth_gbs is None:
         unknown.append(f"{figures.name}: no memory bandwidth known (declare "
                        "hardware.memory_bandwidth_gbs): no memory bound")
-    return VariantEstimate(**base, bits_per_weight=round(8 * weights / shape.parameters, 3),
+    return VariantEstimate(**base, math=math_name,
+                           bits_per_weight=round(8 * weights / shape.parameters, 3),
                            kv_bytes_per_token=kv_bpt, kv_cache_tokens=kv.tokens,
                            max_seqs_at_max_len=kv.max_seqs(max_len), workloads=workloads,
-                           unknown=unknown)
+                           unknown=unknown, problems=_misfits(v.name, kv, weights, figures))
 
 
-def _workload(recipe: Recipe, w: Workload, kv: cap.KvCache, weights: float,
+def _misfits(name: str, kv: cap.KvCache, weights: float, figures: TargetFigures) -> list[str]:
+    """What will not fit: the weights beside any KV cache, one max_model_len sequence."""
+    where = f"{figures.name}" + ("" if figures.is_cpu else " at this gpu_memory_utilization")
+    if kv.blocks == 0:
+        return [f"{name}: its weights ({weights / 1e9:.1f} GB) leave no room for a KV cache on "
+                f"{where}: vLLM will not start"]
+    if kv.max_seqs(kv.max_model_len) == 0:
+        room = kv.blocks * kv.block_tokens
+        return [f"{name}: the KV cache ({room:,} tokens) cannot hold one sequence of "
+                f"max_model_len {kv.max_model_len:,} on {where}: vLLM will not start; set "
+                f"model.max_model_len ≤ {room:,}"]
+    return []
+
+
+def _workload(recipe: Recipe, w: Workload, kv: cap.KvCache, weights_read: float,
               bandwidth: float | None, peak: float | None, params_per_token: int,
               efficiency: float) -> WorkloadEstimate:
     prompt = prompt_tokens(recipe, w)
-    seq = prompt + w.max_tokens
-    fits = kv.max_seqs(seq)
+    fits = kv.max_seqs(prompt + w.max_tokens)
     context = prompt + w.max_tokens / 2  # KV read per sequence, averaged over its decode
     bounds = {}
     for users in w.concurrency:
-        batch = min(users, fits or users, recipe.serve.max_num_seqs or users)
-        bounds[users] = cap.decode_bound(users, batch, weights, context * kv.bytes_per_token,
-                                         bandwidth, peak, params_per_token)
+        batch = min(users, fits, recipe.serve.max_num_seqs or users)
+        bounds[users] = cap.decode_bound(users, batch, weights_read,
+                                         context * kv.bytes_per_token, bandwidth, peak,
+                                         params_per_token) if batch else cap.Bound(users, 0,
+                                                                                   None, None)
+
     def tokens(users: int) -> int:  # measured and warm-up requests (default one per user)
         return (w.requests_at(users) + (w.warmup if w.warmup is not None else users)) * w.max_tokens
 
@@ -212,17 +206,20 @@ def _build_ram_gb(recipe: Recipe, v: Variant, shape: ModelShape | None) -> float
     the libraries (a stated allowance; each build records its real peak)."""
     if shape is None or v.scheme in ("baseline", "prequantized"):
         return None
-    dtype_bytes = 4 if recipe.model.dtype == "float32" else 2
-    return round(shape.parameters * dtype_bytes / 1e9 + BUILD_LIBRARIES_GB, 1)
+    return round(shape.parameters * _dtype_bytes(recipe) / 1e9 + BUILD_LIBRARIES_GB, 1)
 
 
 def _estimated_weights(recipe: Recipe, v: Variant, scheme: Scheme, shape: ModelShape | None
                        ) -> float | None:
     if shape is None:
         return None
-    dtype_bytes = 4 if recipe.model.dtype == "float32" else 2
-    return cap.weights_bytes(shape, scheme, v.group_size, dtype_bytes,
+    return cap.weights_bytes(shape, scheme, v.group_size, _dtype_bytes(recipe),
                              head_quantized="lm_head" not in v.ignore)
+
+
+def _dtype_bytes(recipe: Recipe) -> int:
+    """Bytes of a 16-bit (or float32) weight or activation as the recipe serves them."""
+    return 4 if recipe.model.dtype == "float32" else 2
 
 
 def _real_weights(served: str | None) -> float | None:
@@ -241,15 +238,16 @@ def _kv_cache_bytes(recipe: Recipe, figures: TargetFigures, weights: float,
     return cap.gpu_kv_bytes(figures.memory_gb, recipe.serve.gpu_memory_utilization, weights)
 
 
-def _kv_dtype_bytes(recipe: Recipe) -> float:
-    """The KV cache's dtype: fp8 where the serve args ask for it, else 16 bit (32 for fp32)."""
-    args = [*recipe.serve.args]
+def _kv_dtype_bytes(recipe: Recipe, v: Variant) -> float:
+    """The KV cache's dtype: fp8 where the serve args (the variant's last) ask for it, else
+    the served dtype's."""
+    args, value = [*recipe.serve.args, *v.serve_args], None
     for i, a in enumerate(args):
-        value = a.split("=", 1)[1] if a.startswith("--kv-cache-dtype=") else \
-            args[i + 1] if a == "--kv-cache-dtype" and i + 1 < len(args) else None
-        if value and value.startswith("fp8"):
-            return 1
-    return 4 if recipe.model.dtype == "float32" else 2
+        if a.startswith("--kv-cache-dtype="):
+            value = a.split("=", 1)[1]
+        elif a == "--kv-cache-dtype" and i + 1 < len(args):
+            value = args[i + 1]
+    return 1 if value and value.startswith("fp8") else _dtype_bytes(recipe)
 
 
 def _gb(x: float | None) -> float | None:
@@ -273,7 +271,8 @@ def model_facts(recipe: Recipe) -> dict[str, Any]:
 def plan_warnings(recipe: Recipe, figures: TargetFigures, estimates: list[VariantEstimate],
                   host_ram_gb: float) -> list[str]:
     """What the plan expects to go wrong on this machine or the target, with what fixes it."""
-    out = [f"{e.name}: its build needs ~{e.build_ram_gb:g} GB of host RAM (the 16-bit base model "
+    out = [p for e in estimates for p in e.problems]
+    out += [f"{e.name}: its build needs ~{e.build_ram_gb:g} GB of host RAM (the 16-bit base model "
            f"and the libraries); this machine has {host_ram_gb:g} GiB"
            for e in estimates if e.build_ram_gb and e.build_ram_gb > host_ram_gb * GIB_GB]
     if recipe.eval.tasks and not figures.is_cpu and figures.memory_gb:
@@ -297,10 +296,12 @@ def _eval_memory(recipe: Recipe, memory_gib: float) -> list[str]:
     if need <= free:
         return []
     max_util = 1 - (need / cap.GIB + CUDA_CONTEXT_GIB) / memory_gib
+    fixes = [f"serve.gpu_memory_utilization ≤ {max_util:.2f}"] if max_util >= MIN_UTILIZATION \
+        else []
+    fixes.append(f"model.max_model_len ≤ {int(max(free, 0) // per_token):,}")
     return [f"evaluation: a log-likelihood request of up to {longest:,} tokens needs "
             f"~{need / 1e9:.1f} GB for its prompt logprobs outside gpu_memory_utilization, "
-            f"{max(free, 0) / 1e9:.1f} GB are left: set serve.gpu_memory_utilization ≤ "
-            f"{max_util:.2f} or model.max_model_len ≤ {int(max(free, 0) // per_token):,}"]
+            f"{max(free, 0) / 1e9:.1f} GB are left: set {' or '.join(fixes)}"]
 
 
 def plan_json(figures: TargetFigures, estimates: list[VariantEstimate],

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from qexplore.catalog.models import local_folder
+from qexplore.catalog.models import is_hub_id, local_folder
 from qexplore.catalog.targets import Target, card_target
 from qexplore.environment import Gpu, hardware
 from qexplore.errors import HardwareError, QexploreError, RecipeError
@@ -53,6 +53,9 @@ def check_model(model: str) -> None:
     """A model named by hub id must be in the local cache or reachable on the hub."""
     if local_folder(model) is not None:
         return
+    if not is_hub_id(model):
+        raise RecipeError(f"model {model}: no such folder (and not a hub id such as "
+                          "org/name)")
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
         raise HardwareError(f"model {model}: not in the Hugging Face cache and HF_HUB_OFFLINE "
                             f"is set: `huggingface-cli download {model}` first, or point the "

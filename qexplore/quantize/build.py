@@ -25,6 +25,7 @@ from qexplore.errors import QuantizeError
 from qexplore.guard import run_logged
 from qexplore.quantize.cache import digest, file_digest, model_digest
 from qexplore.quantize.checkpoint import checkpoint_stats
+from qexplore.quantize.worker import hub_offline, sampler
 from qexplore.recipes.schema import Recipe, Variant
 
 RECORD = "qexplore-build.json"
@@ -80,8 +81,8 @@ def _calibration_inputs(recipe: Recipe, variant: Variant) -> dict[str, Any]:
     data = cal.model_dump()
     if cal.path:
         data["path"] = file_digest(recipe.resolved.calibration_files[variant.name])
-    else:  # streamed and shuffled within a buffer: another sampler picks other rows
-        data["sampler"] = "stream-shuffle-10000"
+    else:  # how the hub dataset's rows are picked decides which rows they are
+        data["sampler"] = sampler(hub_offline())
     return data
 
 
@@ -157,6 +158,8 @@ def _job(recipe: Recipe, variant: Variant, base: str, out: Path) -> dict[str, An
         calibration = cal.model_dump()
         if cal.path:
             calibration["path"] = str(recipe.resolved.calibration_files[variant.name])
+        else:
+            calibration["sampler"] = sampler(hub_offline())
     return {
         "model": base, "scheme": variant.scheme, "calibrated": scheme.calibrated,
         "group_size": variant.group_size, "ignore": variant.ignore,

@@ -11,6 +11,7 @@ scheme's standard recipe, saves a compressed-tensors checkpoint into ``job["out"
 from __future__ import annotations
 
 import json
+import os
 import random
 import resource
 import sys
@@ -55,22 +56,39 @@ def modifiers(job: dict[str, Any]) -> list[Any]:
     return [gptq]
 
 
-SHUFFLE_BUFFER = 10_000  # rows a streamed hub dataset is shuffled within (see build.py's key)
+SHUFFLE_BUFFER = 10_000  # rows a streamed hub dataset is shuffled within
+
+
+def sampler(offline: bool) -> str:
+    """How a hub dataset's calibration rows are picked (part of the build's key: another
+    sampler picks other rows). Online it is streamed; offline, read from the datasets cache."""
+    return "cached-shuffle" if offline else f"stream-shuffle-{SHUFFLE_BUFFER}"
+
+
+def hub_offline() -> bool:
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes")
+               for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
 
 
 def calibration_texts(cal: dict[str, Any], tokenizer: Any) -> list[str]:
     """``cal["samples"]`` texts, sampled with ``cal["seed"]`` from a local file or hub dataset.
-    A hub dataset is streamed: only the rows the shuffle buffer needs are read, never a whole
-    200k-row split into memory."""
+    A hub dataset is never read whole into memory: streamed, only the rows the shuffle buffer
+    needs are read; offline, the cached split is memory-mapped and only the rows picked are
+    read from it."""
     if cal.get("path"):
         rows = _read_local(Path(cal["path"]), cal["text_column"])
         random.Random(cal["seed"]).shuffle(rows)
         return [_as_text(r, tokenizer) for r in rows[: cal["samples"]]]
     import datasets
 
+    column, n, seed = cal["text_column"], cal["samples"], cal["seed"]
+    if cal.get("sampler", sampler(hub_offline())).startswith("cached"):
+        ds = datasets.load_dataset(cal["dataset"], split=cal["split"])
+        picked = ds.shuffle(seed=seed).select(range(min(n, len(ds))))
+        return [_as_text(r, tokenizer) for r in picked[column]]
     stream = datasets.load_dataset(cal["dataset"], split=cal["split"], streaming=True)
-    picked = stream.shuffle(seed=cal["seed"], buffer_size=SHUFFLE_BUFFER).take(cal["samples"])
-    return [_as_text(row[cal["text_column"]], tokenizer) for row in picked]
+    rows = stream.shuffle(seed=seed, buffer_size=SHUFFLE_BUFFER).take(n)
+    return [_as_text(row[column], tokenizer) for row in rows]
 
 
 def _read_local(path: Path, column: str) -> list[Any]:

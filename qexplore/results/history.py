@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from qexplore.catalog.targets import resolve_target
 from qexplore.errors import QexploreError
 from qexplore.results.pareto import VariantRow
 from qexplore.results.run import level_bound, load_run
@@ -35,14 +36,14 @@ def history(store: Store, recipe: str | None = None, variant: str | None = None
 
 def share_of_bound(store: Store, recipe: str, target: str) -> tuple[float, str] | None:
     """The median share of its decode bound that the latest run of ``recipe`` on ``target``
-    reached over its measured levels (a fraction), and that run's id: what the next plan's
-    time estimate uses instead of an assumed share."""
+    (a target's name, as resolved) reached over its measured levels (a fraction), and that
+    run's id: what the next plan's time estimate uses instead of an assumed share."""
     for r in reversed([r for r in store.runs() if r["recipe_name"] == recipe]):
         try:
             run = load_run(store, r["run_id"])
         except QexploreError:
             continue
-        if run.recipe.target != target:
+        if resolve_target(run.recipe.target).name != target:
             continue
         shares = sorted(b.pct_of_bound for lv in run.levels if lv.measured
                         if (b := level_bound(run.variant(lv.variant), lv.summary, lv.workload))

@@ -14,12 +14,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from qexplore.catalog.capacity import VariantEstimate
 from qexplore.environment import Hardware
 from qexplore.errors import StoreError
 from qexplore.evaluate.run import EvalResult, paired_comparisons
 from qexplore.evaluate.stats import Comparison
 from qexplore.loadtest.metrics import LevelSummary
-from qexplore.plan.estimate import VariantEstimate
 from qexplore.quantize.build import BuildRecord
 from qexplore.recipes.schema import Recipe
 from qexplore.results.store import Store

@@ -8,16 +8,26 @@ from collections.abc import Callable
 
 from qexplore.catalog.models import local_folder
 from qexplore.errors import HardwareError
+from qexplore.recipes.schema import Recipe, Variant
 
 # What vLLM reads from a repository: weights as safetensors, configs, tokenizer files (Llama
 # repositories also hold original/*.pth checkpoints that no server needs).
 SERVED_FILES = ["*.safetensors", "*.json", "tokenizer*", "*.model", "*.jinja", "*.tiktoken"]
 
 
-def fetch_model(model: str, on_line: Callable[[str], None] | None = None) -> None:
+def served_location(recipe: Recipe, v: Variant) -> str | None:
+    """Where a variant that is not built is served from (the base model or its checkpoint);
+    None for a built variant (its build folder is local)."""
+    r = recipe.resolved
+    if v.scheme == "baseline" and not r.demo_model:
+        return r.model
+    return r.checkpoints.get(v.name) if v.scheme == "prequantized" else None
+
+
+def fetch_model(model: str | None, on_line: Callable[[str], None] | None = None) -> None:
     """Download ``model`` (a hub id) into the Hugging Face cache unless it is a folder or
     cached already; the server then loads it from there."""
-    if local_folder(model) is not None:
+    if model is None or local_folder(model) is not None:
         return
     from huggingface_hub import snapshot_download
 

@@ -10,14 +10,13 @@ import pytest
 from qexplore.errors import HardwareError
 from qexplore.serve import fetch
 
-pytestmark = pytest.mark.unit
+pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("empty_hub_cache")]
 
 
 @pytest.fixture
 def calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
     import huggingface_hub
 
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
     seen: list[tuple[str, Any]] = []
 
     def snapshot_download(repo: str, allow_patterns: Any = None) -> str:
@@ -45,3 +44,20 @@ def test_a_failed_download_names_the_model(calls: list[tuple[str, Any]]) -> None
     with pytest.raises(HardwareError, match=r"model org/broken: download failed \(OSError: "
                        r"connection reset by peer\)"):
         fetch.fetch_model("org/broken")
+
+
+def test_a_cached_config_alone_is_not_the_model(calls: list[tuple[str, Any]],
+                                                empty_hub_cache: Path) -> None:
+    # `huggingface-cli download org/model config.json` leaves only the config: the plan can
+    # read the model's shape, but its server would still download the weights.
+    repo = empty_hub_cache / "models--org--model"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("abc123")
+    snapshot = repo / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    fetch.fetch_model("org/model")
+    assert [c[0] for c in calls] == ["org/model"]
+    (snapshot / "model.safetensors").write_bytes(b"")
+    fetch.fetch_model("org/model")
+    assert len(calls) == 1  # weights cached: nothing to fetch

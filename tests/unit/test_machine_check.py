@@ -12,16 +12,10 @@ from qexplore.errors import HardwareError
 from qexplore.plan.machine import check_machine
 from qexplore.recipes.schema import Recipe
 
-pytestmark = pytest.mark.unit
+pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("empty_hub_cache")]
 REFERENCE = Path(__file__).parents[2] / "recipes" / "llama31-8b-rtx3090.yaml"
 RTX3090 = Gpu("NVIDIA GeForce RTX 3090", 8.6, 24.0)
 H200 = Gpu("NVIDIA H200", 9.0, 139.8)
-
-
-@pytest.fixture(autouse=True)
-def _offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
 def reference(**changes: object) -> Recipe:

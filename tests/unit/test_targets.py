@@ -41,8 +41,10 @@ def test_suggestions_list_the_choices_only_when_asked() -> None:
 @pytest.mark.parametrize(
     ("card", "name"),
     [("NVIDIA GeForce RTX 3090", "RTX3090"), ("NVIDIA A100-SXM4-80GB", "A100"),
-     ("NVIDIA A10G", "A10G"), ("NVIDIA A10", "A10"), ("NVIDIA H200", "H200"),
-     ("NVIDIA RTX A6000", "RTXA6000"), ("Tesla T4", None), ("NVIDIA B300", None)],
+     ("NVIDIA A100 80GB PCIe", "A100"), ("NVIDIA A100-SXM4-40GB", "A100"),
+     ("NVIDIA H100 80GB HBM3", "H100"), ("NVIDIA A10G", "A10G"), ("NVIDIA A10", "A10"),
+     ("NVIDIA H200", "H200"), ("NVIDIA RTX A6000", "RTXA6000"), ("Tesla T4", "T4"),
+     ("NVIDIA GeForce RTX 3090 Ti", None), ("NVIDIA B300", None)],
 )
 def test_cards_as_the_driver_names_them(card: str, name: str | None) -> None:
     from qexplore.catalog.targets import card_target

@@ -17,6 +17,7 @@ import matplotlib as mpl
 from matplotlib.axes import Axes
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 SIZE = (6.4, 3.6)  # inches
 _PROLOG = re.compile(r"^.*?(?=<svg)", re.S)
@@ -67,9 +68,11 @@ def nothing(title: str, why: str) -> str:
 
 
 def line_chart(title: str, series: Sequence[Series], x_label: str, y_label: str,
-               bounds: Sequence[Bound] = (), log_x: bool | None = None) -> str:
+               bounds: Sequence[Bound] = (), log_x: bool | None = None,
+               log_y: bool | None = False) -> str:
     """Lines over x, with optional bands and horizontal bounds; x on a log scale when
-    ``log_x``, by default when it spans 8× or more (as user counts do)."""
+    ``log_x``, by default when it spans 8× or more (as user counts do); y likewise when
+    ``log_y`` is None and it spans 20× or more (a bound far above what was measured)."""
     drawn = [s for s in series if s.points]
     if not drawn:
         return nothing(title, "nothing measured")
@@ -90,7 +93,13 @@ def line_chart(title: str, series: Sequence[Series], x_label: str, y_label: str,
         if log_x or (log_x is None and min(xs) > 0 and max(xs) / min(xs) >= 8):
             ax.set_xscale("log")
         ax.set_xticks(sorted(set(xs)), [f"{x:g}" for x in sorted(set(xs))])
-        ax.set_ylim(bottom=0)
+        ys = [y for s in drawn for _, y in s.points]
+        if log_y or (log_y is None and min(ys) > 0 and max(ys) / min(ys) >= 20):
+            ax.set_yscale("log")  # ticks as plain numbers: the page's text is not math
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.12g}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
+        else:
+            ax.set_ylim(bottom=0)
         ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
         return _svg(fig)
 

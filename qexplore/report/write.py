@@ -184,7 +184,8 @@ def charts(run: StoredRun, rows: list[VariantRow]) -> list[str]:
         charts_.line_chart("Slowest-1% user tok/s (95% interval)", curve("user_tps.p1"), users,
                            "tok/s per user", [Bound(slo, f"SLO {slo:g}")]),
         charts_.line_chart("Output tok/s, all users (95% interval; dashed: decode bound)",
-                           curve("output_tps") + _bounds(run, levels), users, "tok/s"),
+                           curve("output_tps") + _bounds(run, levels), users, "tok/s",
+                           log_y=None),
         charts_.line_chart("TTFT p99, ms (95% interval)", curve("ttft_ms.p99"), users, "ms"),
         *(charts_.bars(f"{task}: {metric} (± stderr)", values, metric)
           for (task, metric), values in _accuracy_groups(run).items()),

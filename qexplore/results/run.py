@@ -153,9 +153,14 @@ class StoredRun(BaseModel):
         base = self.baseline
         if base is None or base.eval is None:
             return {}
-        base_eval = base.eval.result()
-        return {v.name: paired_comparisons(base_eval, v.eval.result()) for v in self.variants
-                if v is not base and v.eval and v.ok}
+        try:
+            base_eval = base.eval.result()
+            return {v.name: paired_comparisons(base_eval, v.eval.result())
+                    for v in self.variants if v is not base and v.eval and v.ok}
+        except FileNotFoundError as e:
+            raise StoreError(f"run {self.run_id}: its evaluation's per-sample files are not at "
+                             f"{e.filename} (a relative path is read from the folder the sweep "
+                             "ran in: run this there)") from None
 
     @property
     def speed_margin(self) -> float:

@@ -131,3 +131,16 @@ def test_a_run_stored_before_trials_still_loads(tmp_path: Path) -> None:
         stored.add_run(store, "old", old)
         run = load_run(store, "old")
     assert run.recipe.workloads[0].trials == 1 and run.recipe.workloads[0].per_trial(1) == 100
+
+
+def test_missing_per_sample_files_are_named_not_a_traceback(tmp_path: Path) -> None:
+    import shutil
+
+    from qexplore.errors import StoreError
+
+    with run_with(tmp_path, {"bf16": 90, "int4": 88}) as store:
+        run = load_run(store, "r")
+    shutil.rmtree(tmp_path / "int4" / "samples")
+    with pytest.raises(StoreError, match=r"run r: its evaluation's per-sample files are not at "
+                       r".*int4/samples/demo_add_mc\.jsonl"):
+        variant_rows(run)

@@ -33,8 +33,7 @@ class Target:
     target (:func:`detect_target`) also carries this CPU's features and vLLM's kernels for it.
     ``memory_gb`` is the card's nominal memory, as its datasheet gives it and counted as GiB
     (cards that reserve some for ECC report a few % less; on the card itself the plan uses what
-    its driver reports), ``bandwidth_gbs``
-    its memory bandwidth (GB/s)."""
+    its driver reports), ``bandwidth_gbs`` its memory bandwidth (GB/s)."""
 
     name: str
     capability: float | None

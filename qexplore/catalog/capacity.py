@@ -14,7 +14,6 @@ from pydantic import BaseModel
 
 from qexplore.catalog.models import ModelShape
 from qexplore.catalog.schemes import Scheme
-from qexplore.catalog.targets import Peaks
 
 GIB = 2**30
 SCALE_BITS = 16  # one fp16/bf16 scale per group (or per output channel)
@@ -131,10 +130,6 @@ def scheme_math(scheme: Scheme, weight_only: bool) -> str:
     """Which tensor-core math a scheme's matmuls run in (a :class:`Peaks` field): weight-only
     serving computes in 16 bit."""
     return "fp16" if weight_only else scheme.math
-
-
-def peak_for(peaks: Peaks | None, math_name: str) -> float | None:
-    return peaks.for_math(math_name) if peaks else None
 
 
 class WorkloadEstimate(BaseModel):

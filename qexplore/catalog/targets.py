@@ -22,10 +22,6 @@ class Peaks:
     fp8: float | None = None
     fp4: float | None = None
 
-    def for_math(self, math: str) -> float | None:
-        value: float | None = getattr(self, math)
-        return value
-
 
 @dataclass(frozen=True)
 class Target:

@@ -274,13 +274,10 @@ def plan_warnings(recipe: Recipe, figures: TargetFigures, estimates: list[Varian
     out = [p for e in estimates for p in e.problems]
     out += [f"{e.name}: its build needs ~{e.build_ram_gb:g} GB of host RAM (the 16-bit base model "
            f"and the libraries); this machine has {host_ram_gb:g} GiB"
-           for e in estimates if e.build_ram_gb and e.build_ram_gb > host_ram_gb * GIB_GB]
+           for e in estimates if e.build_ram_gb and e.build_ram_gb > host_ram_gb * cap.GIB / 1e9]
     if recipe.eval.tasks and not figures.is_cpu and figures.memory_gb:
         out += _eval_memory(recipe, figures.memory_gb)
     return out
-
-
-GIB_GB = 2**30 / 1e9
 
 
 def _eval_memory(recipe: Recipe, memory_gib: float) -> list[str]:

@@ -55,20 +55,21 @@ _CPU: dict[str, CpuRule] = {
     "prequantized": CpuRule(Support(Level.NATIVE, "depends on the checkpoint's scheme")),
 }
 
-# (scheme, minimum capability for native or None for never, minimum for weight-only or None)
-# From vLLM 0.32's compressed-tensors schemes (get_min_capability) and its fallbacks: FP8 W8A8
-# below 8.9 becomes W8A16-FP8 through FP8 Marlin (from 7.5); NVFP4 below 10.0 runs its weights
-# through FP4 Marlin (from 7.5) with 16-bit activations.
-_GPU: dict[str, tuple[float | None, float | None, str]] = {
-    "baseline": (7.5, None, ""),
-    "W8A8": (7.5, None, "INT8 tensor cores"),
-    "W4A16": (7.5, None, "Marlin fast path from 8.0"),
-    "W4A8": (None, None, "int4 × int8 (W4A8) is a CPU scheme in qexplore; use W4A16 on GPUs"),
-    "W8A16": (7.5, None, "Marlin fast path from 8.0"),
-    "FP8_DYNAMIC": (8.9, 7.5, "FP8 weights through FP8 Marlin, 16-bit activations"),
-    "FP8_BLOCK": (8.9, 7.5, "FP8 weights through FP8 Marlin, 16-bit activations"),
-    "NVFP4": (10.0, 7.5, "FP4 weights through FP4 Marlin, 16-bit activations"),
-    "prequantized": (7.5, None, "depends on the checkpoint's scheme"),
+# scheme: (minimum capability for native or None for never, its note; minimum for weight-only
+# or None, its note). From vLLM 0.32's compressed-tensors schemes (get_min_capability) and its
+# fallbacks: FP8 W8A8 below 8.9 becomes W8A16-FP8 through FP8 Marlin (from 7.5); NVFP4 below 10.0
+# runs its weights through FP4 Marlin (from 7.5) with 16-bit activations.
+_FP8_MARLIN = "FP8 weights through FP8 Marlin, 16-bit activations"
+_GPU: dict[str, tuple[float | None, str, float | None, str]] = {
+    "baseline": (7.5, "", None, ""),
+    "W8A8": (7.5, "INT8 tensor cores", None, ""),
+    "W4A16": (7.5, "Marlin fast path from 8.0", None, ""),
+    "W4A8": (None, "int4 × int8 (W4A8) is a CPU scheme in qexplore; use W4A16 on GPUs", None, ""),
+    "W8A16": (7.5, "Marlin fast path from 8.0", None, ""),
+    "FP8_DYNAMIC": (8.9, "FP8 tensor cores", 7.5, _FP8_MARLIN),
+    "FP8_BLOCK": (8.9, "FP8 tensor cores, block-wise scales", 7.5, _FP8_MARLIN),
+    "NVFP4": (10.0, "FP4 tensor cores", 7.5, "FP4 weights through FP4 Marlin, 16-bit activations"),
+    "prequantized": (7.5, "depends on the checkpoint's scheme", None, ""),
 }
 
 BF16_MIN_CAPABILITY = 8.0
@@ -92,14 +93,15 @@ def support(scheme: str, target: Target) -> Support:
     """How ``target`` can serve ``scheme`` (a canonical scheme name)."""
     if target.capability is None:
         return _cpu_support(_CPU[scheme], target)
-    native, weight_only, note = _GPU[scheme]
+    native, note, weight_only, fallback = _GPU[scheme]
     cap = target.capability
     if native is None:
         return Support(Level.UNSUPPORTED, note)
     if cap >= native:
         return Support(Level.NATIVE, note)
     if weight_only is not None and cap >= weight_only:
-        return Support(Level.WEIGHT_ONLY, f"compute capability {cap:.1f} < {native:.1f}: {note}")
+        return Support(Level.WEIGHT_ONLY, f"compute capability {cap:.1f} < {native:.1f}: "
+                       f"{fallback}")
     needed = weight_only if weight_only is not None else native
     return Support(Level.UNSUPPORTED, f"needs compute capability ≥ {needed:.1f}, "
                    f"{target.name} has {cap:.1f}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 
+from qexplore import paths
 from qexplore.catalog.models import is_hub_id, local_folder
 from qexplore.catalog.targets import Target, card_target
 from qexplore.environment import Gpu, hardware
@@ -16,11 +17,12 @@ HUB_TIMEOUT_S = 10
 
 
 def check_machine(recipe: Recipe, gpus: list[Gpu] | None = None) -> None:
-    """Raise HardwareError (exit 3) when the recipe's GPU is not on this machine, and
+    """Raise HardwareError (exit 3) when the recipe's GPU or vLLM is not on this machine, and
     RecipeError/HardwareError when its model cannot be had. Attaching to a running server
-    (``serve.endpoint``) needs neither."""
+    (``serve.endpoint``) needs none of them."""
     if recipe.serve.endpoint:
         return
+    check_vllm()
     target = recipe.resolved.target
     if not target.is_cpu:
         _check_gpu(target, hardware().gpus if gpus is None else gpus)
@@ -28,6 +30,16 @@ def check_machine(recipe: Recipe, gpus: list[Gpu] | None = None) -> None:
     for model in (r.model, *r.checkpoints.values()):
         if not r.demo_model or model != r.model:
             check_model(model)
+
+
+def check_vllm() -> None:
+    """The ``vllm`` executable servers are launched with must exist (else every variant would
+    fail at its server's start)."""
+    exe = paths.vllm_executable()
+    if not exe.exists():
+        raise HardwareError(f"no vllm executable at {exe}: run `make setup` (or set QEXPLORE_VLLM "
+                            "to an existing vllm executable, or serve.endpoint to a running "
+                            "server)")
 
 
 def _check_gpu(target: Target, gpus: list[Gpu]) -> None:

@@ -12,10 +12,19 @@ from qexplore.errors import HardwareError
 from qexplore.plan.machine import check_machine
 from qexplore.recipes.schema import Recipe
 
-pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("empty_hub_cache")]
+pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("empty_hub_cache", "a_vllm")]
 REFERENCE = Path(__file__).parents[2] / "recipes" / "llama31-8b-rtx3090.yaml"
 RTX3090 = Gpu("NVIDIA GeForce RTX 3090", 8.6, 24.0)
 H200 = Gpu("NVIDIA H200", 9.0, 139.8)
+
+
+@pytest.fixture
+def a_vllm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    exe = tmp_path / "bin" / "vllm"
+    exe.parent.mkdir()
+    exe.write_text("#!/bin/sh\n")
+    monkeypatch.setenv("QEXPLORE_VLLM", str(exe))
+    return exe
 
 
 def reference(**changes: object) -> Recipe:
@@ -47,7 +56,16 @@ def test_a_capability_target_matches_any_card_of_that_capability(tmp_path: Path)
                       gpus=[H200])
 
 
-def test_attaching_to_a_running_server_needs_neither() -> None:
+def test_a_machine_without_vllm_is_refused_before_any_variant(a_vllm: Path) -> None:
+    # Seen on an H200 with no serve env: every variant was recorded failed at its server's
+    # start, one after another, instead of one clear refusal.
+    a_vllm.unlink()
+    with pytest.raises(HardwareError, match=f"no vllm executable at {a_vllm}: run `make setup`"):
+        check_machine(reference(), gpus=[RTX3090])
+
+
+def test_attaching_to_a_running_server_needs_neither(a_vllm: Path) -> None:
+    a_vllm.unlink()
     serve = {**yaml.safe_load(REFERENCE.read_text())["serve"],
              "endpoint": "http://127.0.0.1:8000"}
     check_machine(reference(serve=serve), gpus=[])

@@ -39,6 +39,12 @@ def test_the_reference_gpu_serves_fp8_and_nvfp4_weight_only() -> None:
     assert "FP4 Marlin" in nvfp4.note and "10.0" in nvfp4.note
 
 
+def test_a_card_that_runs_fp8_natively_is_not_told_about_the_marlin_fallback() -> None:
+    # Seen on an H200 (sm_90): the native row carried the weight-only fallback's note.
+    fp8 = support("FP8_DYNAMIC", resolve_target("h200"))
+    assert fp8.level == Level.NATIVE and "Marlin" not in fp8.note
+
+
 def test_bf16_needs_ampere_and_auto_is_served_in_fp16_below() -> None:
     t4 = resolve_target("t4")  # compute capability 7.5
     refused = variant_support("baseline", "bfloat16", t4)

@@ -5,7 +5,8 @@ qexplore goes away, however it goes (its end of our stdin pipe closes even on SI
 
 Used for every long-lived child: vLLM servers and build workers (see :func:`guarded_popen`).
 
-Stops the group on stdin EOF or SIGTERM: SIGTERM to the group, a grace period, then SIGKILL.
+Stops the group on stdin EOF or SIGTERM: SIGTERM to the group, a grace period, then SIGKILL;
+if the guard itself is killed outright, the command gets SIGTERM from the kernel.
 Exits with the command's exit code when the command ends by itself. Standard library only.
 """
 
@@ -72,8 +73,18 @@ def run_logged(cmd: list[str], log_path: Path, prefix: str,
     return code, list(tail)
 
 
+def _term_when_orphaned() -> None:
+    """In the command's process: SIGTERM it when the guard dies, however (Linux prctl
+    PR_SET_PDEATHSIG). A guard killed outright — Ray kills a lost worker's children with
+    SIGKILL — cannot stop the group itself."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+
+
 def main(argv: list[str]) -> int:
-    proc = subprocess.Popen(argv, process_group=0)
+    proc = subprocess.Popen(argv, process_group=0, preexec_fn=_term_when_orphaned)
     stopping = threading.Event()
 
     def stop(*_: object) -> None:

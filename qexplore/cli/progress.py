@@ -16,6 +16,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Table
 
 from qexplore.loadtest.levels import Progress as LevelProgress
 from qexplore.loadtest.metrics import LevelSummary
@@ -33,7 +34,7 @@ class LoadProgress:
             TimeRemainingColumn(), console=console,
             transient=False, disable=not console.is_terminal,
         )
-        self.tasks: dict[int, TaskID] = {}
+        self.tasks: dict[tuple[object, ...], TaskID] = {}
         self._last = 0.0
 
     def __enter__(self) -> LoadProgress:
@@ -43,18 +44,19 @@ class LoadProgress:
     def __exit__(self, *exc: tuple[type[BaseException], BaseException, TracebackType]) -> None:
         self.bar.__exit__(None, None, None)
 
-    def update(self, p: LevelProgress) -> None:
-        key = id(p.level)
+    def update(self, p: LevelProgress, label: str | None = None) -> None:
+        label = self.label if label is None else label
+        lv = p.level  # keyed by what it is: a level's progress may arrive from another node
+        key = (label, lv.concurrency, lv.rate, lv.trial, lv.requests)
         if key not in self.tasks:
-            what = f"{p.level.rate:g} req/s" if p.level.rate else f"{p.level.concurrency} users"
-            self.tasks[key] = self.bar.add_task(f"{self.label}{what}", total=p.level.requests,
-                                                rate="")
+            what = f"{lv.rate:g} req/s" if lv.rate else f"{lv.concurrency} users"
+            self.tasks[key] = self.bar.add_task(f"{label}{what}", total=lv.requests, rate="")
         errors = f", {p.failed} errors" if p.failed else ""
         self.bar.update(self.tasks[key], completed=p.done,
                         rate=f"{p.tokens_per_s:,.0f} tok/s{errors}")
         if not self.console.is_terminal and time.monotonic() - self._last > 30:
             self._last = time.monotonic()
-            self.console.print(f"{self.label}{p.level.concurrency} users: {p.done}/"
+            self.console.print(f"{label}{p.level.concurrency} users: {p.done}/"
                                f"{p.level.requests}, {p.tokens_per_s:,.0f} tok/s{errors}")
 
     def level_done(self, s: LevelSummary) -> None:
@@ -65,6 +67,17 @@ class LoadProgress:
             f"{self.label}{s.concurrency} users: {s.output_tps:,.0f} tok/s, {s.request_tps:.2f} req/s, "
             f"slowest-1% user {p1 or 0:.1f} tok/s, TTFT p99 "
             f"{'–' if ttft is None else f'{ttft:,.0f} ms'}{errors}", highlight=False)
+
+
+def placement_table(rows: list[tuple[str, str, int]]) -> Table:
+    """Where each variant will run on the cluster, and its place in that node's queue."""
+    table = Table(title="placement on the Ray cluster", box=None, header_style="bold",
+                  title_justify="left")
+    for col in ("variant", "node", "order on node"):
+        table.add_column(col, justify="right" if col == "order on node" else "left")
+    for variant, node, k in rows:
+        table.add_row(variant, node, "first" if k == 1 else f"after {k - 1}")
+    return table
 
 
 class ConsoleObserver:
@@ -88,10 +101,14 @@ class ConsoleObserver:
         self.load.label = f"    {variant} "
 
     def level_progress(self, variant: str, p: LevelProgress) -> None:
-        self.load.update(p)
+        self.load.update(p, f"    {variant} ")
 
     def level_done(self, variant: str, s: LevelSummary) -> None:
+        self.load.label = f"    {variant} "
         self.load.level_done(s)
+
+    def placement(self, rows: list[tuple[str, str, int]]) -> None:
+        self.console.print(placement_table(rows))
 
     def variant_done(self, variant: str, status: str, detail: str = "") -> None:
         color = "green" if status == "ok" else "red"

@@ -15,6 +15,7 @@ from qexplore.cli.options import RecipeArg
 from qexplore.errors import ExitCode
 
 if TYPE_CHECKING:
+    from qexplore.execute.cluster import Ran
     from qexplore.recipes.schema import Recipe
     from qexplore.report.write import Written
     from qexplore.results.compare import Delta
@@ -46,6 +47,11 @@ def sweep(
                                                 "output.dir].")] = None,
     allow_unsupported: Annotated[bool, typer.Option(
         help="Run variants the target is not known to support (to see how they fail).")] = False,
+    ray: Annotated[str | None, typer.Option(
+        "--ray", is_flag=False, flag_value="auto", metavar="[ADDRESS]",
+        help="Run the variants as tasks on a Ray cluster, in parallel as its nodes allow "
+        "(ADDRESS: its head's host:port; alone: the cluster this machine belongs to). "
+        "Overrides the recipe's executor section.")] = None,
 ) -> None:
     """Build, serve, load-test and evaluate every variant; then the Pareto table and reports.
 
@@ -58,7 +64,8 @@ def sweep(
     from qexplore.sweep import sweep as run_sweep
 
     r = load_recipe(recipe)
-    opts = SweepOptions(only, skip_eval, skip_loadtest, force, new_run, output, allow_unsupported)
+    opts = SweepOptions(only, skip_eval, skip_loadtest, force, new_run, output, allow_unsupported,
+                        ray)
     if dry_run:
         _show_dry_run(plan_run(r, opts), r)
         return
@@ -70,11 +77,24 @@ def sweep(
         raise typer.Exit(int(ExitCode.PARTIAL)) from None
     console.print(f"run {result.run_id} {'resumed' if result.resumed else 'recorded'} in "
                   f"{result.store}")
+    if result.ran:
+        console.print(_ran_table(result.ran))
     if result.report:
         _show_report(result.report)
     if result.failed:
         console.print(f"[red]failed variants: {', '.join(result.failed)}[/] (the rest are recorded)")
         raise typer.Exit(int(ExitCode.PARTIAL))
+
+
+def _ran_table(ran: dict[str, Ran]) -> Table:
+    """Where each variant ran on the cluster and how long it took."""
+    t = Table(title="where each variant ran", box=None, header_style="bold", title_justify="left")
+    for col in ("variant", "node", "status", "took"):
+        t.add_column(col, justify="right" if col == "took" else "left")
+    for v, r in sorted(ran.items(), key=lambda kv: kv[1].started):
+        t.add_row(v, r.node, r.status, f"{r.seconds / 60:.1f} min" if r.seconds >= 60
+                  else f"{r.seconds:.0f} s")
+    return t
 
 
 def _show_dry_run(d: DryRun, r: Recipe) -> None:
@@ -94,6 +114,10 @@ def _show_dry_run(d: DryRun, r: Recipe) -> None:
     if r.eval.tasks:
         console.print(f"eval: {', '.join(t.name for t in r.eval.tasks)}"
                       + (f", limit {r.eval.limit}" if r.eval.limit else ""))
+    if d.placement:
+        from qexplore.cli.progress import placement_table
+
+        console.print(placement_table(d.placement.rows()))
     _show_recorded(d)
     for line in d.refusals:
         console.print(f"[yellow]a real run would stop here:[/] {line}", highlight=False)

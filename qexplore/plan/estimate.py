@@ -143,19 +143,26 @@ def _with_capacity(recipe: Recipe, v: Variant, base: dict[str, Any], shape: Mode
                    efficiency: float | None, unknown: list[str]) -> VariantEstimate:
     kv_bpt = shape.kv_bytes_per_token(_kv_dtype_bytes(recipe, v))
     max_len = recipe.model.max_model_len or shape.max_position or 4096
+    gpus = max(1, recipe.gpus_per_variant)
     kv = cap.KvCache(kv_bpt, _kv_cache_bytes(recipe, figures, weights, unknown),
                      cap.BLOCK_TOKENS["cpu" if figures.is_cpu else "gpu"], max_len)
     math_name = cap.scheme_math(SCHEMES.get(v.scheme), support.level is Level.WEIGHT_ONLY)
     eff = efficiency or ASSUMED_EFFICIENCY["cpu" if figures.is_cpu else "gpu"]
     # a decode step reads every weight but the embedding table (it looks up a few rows)
     read = weights - (0 if shape.tied else shape.embedding_params * _dtype_bytes(recipe))
-    workloads = [_workload(recipe, w, kv, read, figures.bandwidth_gbs,
-                           figures.peak(math_name), shape.params_per_token, eff)
+    # tensor parallel: each GPU reads and multiplies its shard of every layer at once; pipeline
+    # stages run one after another within a step, so they add memory, not speed
+    tp = recipe.serve.tensor_parallel_size if not figures.is_cpu else 1
+    bandwidth = figures.bandwidth_gbs * tp if figures.bandwidth_gbs else None
+    peak = figures.peak(math_name)
+    workloads = [_workload(recipe, w, kv, read, bandwidth, peak * tp if peak else None,
+                           shape.params_per_token, eff)
                  for w in recipe.workloads]
     if figures.bandwidth_gbs is None:
         unknown.append(f"{figures.name}: no memory bandwidth known (declare "
                        "hardware.memory_bandwidth_gbs): no memory bound")
-    return VariantEstimate(**base, math=math_name,
+    return VariantEstimate(**base, math=math_name, gpus=gpus,
+                           weights_gb_per_gpu=_gb(weights / gpus),
                            bits_per_weight=round(8 * weights / shape.parameters, 3),
                            kv_bytes_per_token=kv_bpt, kv_cache_tokens=kv.tokens,
                            max_seqs_at_max_len=kv.max_seqs(max_len), workloads=workloads,
@@ -235,7 +242,9 @@ def _kv_cache_bytes(recipe: Recipe, figures: TargetFigures, weights: float,
     if figures.memory_gb is None:
         unknown.append(f"{figures.name}: memory unknown (declare hardware.memory_gb)")
         return 0.0
-    return cap.gpu_kv_bytes(figures.memory_gb, recipe.serve.gpu_memory_utilization, weights)
+    gpus = max(1, recipe.gpus_per_variant)  # each holds 1/gpus of the weights and its own KV
+    return gpus * cap.gpu_kv_bytes(figures.memory_gb, recipe.serve.gpu_memory_utilization,
+                                   weights / gpus)
 
 
 def _kv_dtype_bytes(recipe: Recipe, v: Variant) -> float:

@@ -110,6 +110,12 @@ class Serve(Strict):
         0.9, description="Share of GPU memory vLLM may use (GPU targets)."
     )
     max_num_seqs: PositiveInt | None = Field(None, description="vLLM --max-num-seqs.")
+    tensor_parallel_size: PositiveInt = Field(
+        1, description="GPUs each variant's server shards every layer over (vLLM "
+        "--tensor-parallel-size); all on one node.")
+    pipeline_parallel_size: PositiveInt = Field(
+        1, description="GPUs each variant's server splits the layers over (vLLM "
+        "--pipeline-parallel-size); all on one node.")
     startup_timeout_s: PositiveFloat = Field(300, description="Deadline for the server to be ready.")
     args: list[str] = Field([], description="Extra `vllm serve` arguments for every variant.")
     env: dict[str, str] = Field({}, description="Extra environment variables for the server.")
@@ -244,6 +250,25 @@ class Hardware(Strict):
     fp4_tflops: PositiveFloat | None = Field(None, description="Dense FP4 peak, TFLOPS.")
 
 
+class Executor(Strict):
+    """Where the sweep's variants run: here, one after another (``local``), or as Ray tasks on
+    a cluster, in parallel up to its capacity (``ray``). Not part of the recipe's identity: a run
+    started locally resumes on Ray and back."""
+
+    kind: Literal["local", "ray"] = Field("local", description="'local' or 'ray'.")
+    address: str = Field("auto", description="Ray cluster address ('auto': the cluster this "
+                         "machine belongs to; 'host:port' of its head).")
+    build_cache: str | None = Field(None, description="Build cache every node reads and writes "
+                                    "(a shared filesystem path); checkpoints move between nodes "
+                                    "only through it. Default: each node's own.")
+    per_node: PositiveInt = Field(1, description="Variants measured at once on one CPU-only "
+                                  "node (1: never two servers share a node's cores).")
+    env: list[str] = Field(["HF_TOKEN", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"],
+                           description="Environment variables passed from the machine running "
+                           "the sweep to every variant's task (their values travel through the "
+                           "cluster's control store, not on a command line).")
+
+
 class Output(Strict):
     dir: str = Field("reports", description="Folder for <run-id>/ reports (relative to the "
                      "working directory).")
@@ -264,6 +289,7 @@ class Recipe(Strict):
     eval: Eval = Eval()
     slo: Slo = Slo()
     output: Output = Output()
+    executor: Executor = Executor()
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _resolved: Resolved | None = PrivateAttr(default=None)
 
@@ -288,6 +314,13 @@ class Recipe(Strict):
 
             self._resolved = resolve(self)
         return self._resolved
+
+    @property
+    def gpus_per_variant(self) -> int:
+        """GPUs one variant's server uses (tensor × pipeline parallel; 0 on the CPU)."""
+        if self.resolved.target.is_cpu:
+            return 0
+        return self.serve.tensor_parallel_size * self.serve.pipeline_parallel_size
 
     @property
     def base_dir(self) -> Path:

@@ -13,8 +13,14 @@ from qexplore.recipes.schema import Recipe
 
 
 def recipe_hash(recipe: Recipe) -> str:
-    """Stable hash of the fully resolved recipe (defaults included)."""
-    return hashlib.sha256(recipe.model_dump_json().encode()).hexdigest()[:12]
+    """Stable hash of the fully resolved recipe (defaults included), the run's identity. Where
+    it runs (``executor``) is left out, and so are the parallel sizes at 1, so that recipes hash
+    as they did before those fields existed (their stored runs resume)."""
+    exclude: dict[str, Any] = {"executor": True}
+    s = recipe.serve
+    if s.tensor_parallel_size == s.pipeline_parallel_size == 1:
+        exclude["serve"] = {"tensor_parallel_size", "pipeline_parallel_size"}
+    return hashlib.sha256(recipe.model_dump_json(exclude=exclude).encode()).hexdigest()[:12]
 
 
 def git_sha() -> str | None:

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -68,6 +69,7 @@ class StoredVariant(BaseModel):
     server: ServerFacts | None = None
     eval: StoredEval | None = None
     estimate: VariantEstimate | None = None  # the capacity plan's, once its checkpoint was known
+    node: dict[str, Any] | None = None  # where it was measured (host; on Ray its node's id)
 
     @property
     def ok(self) -> bool:

@@ -22,7 +22,7 @@ from qexplore.registry import suggest
 
 SCHEMA_VERSION = 4
 DEFAULT_PATH = Path("reports") / "qexplore.db"
-VARIANT_JSON = ("build", "server", "eval", "estimate")  # variant columns holding JSON
+VARIANT_JSON = ("build", "server", "eval", "estimate", "node")  # variant columns holding JSON
 
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_initial", """
@@ -60,6 +60,10 @@ MIGRATIONS: list[tuple[str, str]] = [
     # made once its checkpoint is known: what every level's "% of bound" is read against.
     ("004_variant_estimate", """
         ALTER TABLE variants ADD COLUMN estimate TEXT;
+    """),
+    # Where the variant was measured: this machine, or a Ray node (host, address, node id).
+    ("005_variant_node", """
+        ALTER TABLE variants ADD COLUMN node TEXT;
     """),
 ]
 

@@ -35,6 +35,8 @@ def server_spec(recipe: Recipe, variant: Variant, build: BuildRecord, run_dir: P
         kv_cache_gb=s.kv_cache_gb,
         gpu_memory_utilization=s.gpu_memory_utilization,
         max_num_seqs=s.max_num_seqs,
+        tensor_parallel_size=s.tensor_parallel_size,
+        pipeline_parallel_size=s.pipeline_parallel_size,
         tokenizer=tokenizer,
         extra_args=[*s.args, *variant.serve_args],
         env=dict(s.env),

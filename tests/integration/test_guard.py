@@ -71,3 +71,15 @@ def test_closing_the_pipe_stops_the_command_with_sigterm() -> None:
     assert g.stdin is not None
     g.stdin.close()
     assert g.wait(timeout=30) == 128 + signal.SIGTERM
+
+
+def test_a_guard_killed_outright_still_takes_its_command_down() -> None:
+    # As Ray does to a lost worker's children: SIGKILL to the guard, which cannot clean up.
+    g = subprocess.Popen([sys.executable, "-m", "qexplore.guard", "sleep", "600"],
+                         stdin=subprocess.PIPE)
+    assert wait_for(lambda: descendants(g.pid))
+    (command,) = descendants(g.pid)
+    g.send_signal(signal.SIGKILL)
+    g.wait()
+    assert wait_for(lambda: not psutil.pid_exists(command.pid) or
+                    command.status() == psutil.STATUS_ZOMBIE), "the command outlived its guard"

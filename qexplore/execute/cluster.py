@@ -121,9 +121,7 @@ def cluster_nodes(ray: Any, recipe: Recipe) -> list[Node]:
             continue
         res = n.get("Resources", {})
         gpus = int(res.get("GPU", 0))
-        slots = gpus // need if need else recipe.executor.per_node
-        if need == 0 and gpus:
-            slots = recipe.executor.per_node  # a CPU recipe may run on a GPU node's cores
+        slots = gpus // need if need else recipe.executor.per_node  # CPU: any node's cores
         if slots and res.get("CPU", 0) >= 1:
             out.append(Node(n["NodeID"], n.get("NodeManagerAddress", "?"),
                             n.get("NodeManagerHostname", "?"), float(res.get("CPU", 0)), gpus,

@@ -7,10 +7,10 @@ interrupted build never looks finished.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
+import socket
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -23,6 +23,7 @@ from qexplore.demo.model import ensure_demo_model
 from qexplore.environment import core_versions
 from qexplore.errors import QuantizeError
 from qexplore.guard import run_logged
+from qexplore.lock import lease
 from qexplore.quantize.cache import digest, file_digest, model_digest
 from qexplore.quantize.checkpoint import checkpoint_stats
 from qexplore.quantize.worker import hub_offline, sampler
@@ -111,8 +112,12 @@ def build_variant(
     key = key_for(recipe, variant, base)
     cache = paths.build_cache()
     cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / f"{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one build per key at a time; others then hit
+    def waiting(holder: str) -> None:
+        if on_line:
+            on_line(f"waiting for the same build by {holder}")
+
+    # One build per key at a time, across every machine sharing the cache; the others then hit.
+    with lease(cache / f"{key}.lease", on_wait=waiting):
         hit = None if force else cached_record(key)
         if hit:
             return hit
@@ -134,11 +139,11 @@ def _unbuilt_record(variant: Variant, location: str, base: str) -> BuildRecord:
 def _build(recipe: Recipe, variant: Variant, base: str, key: str, on_line: OnLine | None
            ) -> BuildRecord:
     final = paths.build_cache() / key
-    tmp = paths.build_cache() / f".tmp-{key}-{os.getpid()}"
+    tmp = paths.build_cache() / f".tmp-{key}-{socket.gethostname()}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     job = _job(recipe, variant, base, tmp)
-    (tmp.parent / f".job-{key}.json").write_text(json.dumps(job))
+    (tmp.parent / f".job-{key}.json").write_text(json.dumps(job))  # under the build's lease
     _run_worker(tmp.parent / f".job-{key}.json", tmp / "build.log", on_line)
     facts = json.loads((tmp / "build-facts.json").read_text())
     record = BuildRecord(

@@ -11,6 +11,7 @@ import fcntl
 import hashlib
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +68,13 @@ def _read_memo(memo: Path) -> dict[str, str]:
 
 def _write_memo(memo: Path, key: str, value: str) -> None:
     memo.parent.mkdir(parents=True, exist_ok=True)
+    # flock keeps this machine's writers in turn; on a cache shared by several machines an
+    # entry may be lost to a concurrent write elsewhere, which costs only its recomputation
+    # (the file is replaced whole, never torn).
     with open(memo.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         known = _read_memo(memo)
         known[key] = value
-        tmp = memo.with_suffix(f".{os.getpid()}.tmp")
+        tmp = memo.with_suffix(f".{socket.gethostname()}-{os.getpid()}.tmp")
         tmp.write_text(json.dumps(known))
         tmp.replace(memo)

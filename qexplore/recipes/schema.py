@@ -318,7 +318,7 @@ class Recipe(Strict):
     @property
     def gpus_per_variant(self) -> int:
         """GPUs one variant's server uses (tensor × pipeline parallel; 0 on the CPU)."""
-        if self.resolved.target.is_cpu:
+        if resolve_target(self.target).is_cpu:
             return 0
         return self.serve.tensor_parallel_size * self.serve.pipeline_parallel_size
 

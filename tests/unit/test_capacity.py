@@ -191,3 +191,24 @@ def test_on_the_card_itself_its_reported_memory_replaces_the_nominal() -> None:
     assert (f.memory_gb, f.sources["memory_gb"]) == (23.7, "detected (nvidia-smi)")
     other = target_figures(recipe, gpus=[Gpu("NVIDIA H200", 9.0, 140.4, "580.65.06")])
     assert other.memory_gb == 24  # another card says nothing about an RTX 3090
+
+
+def test_tensor_parallel_shares_the_weights_and_adds_each_gpus_bandwidth() -> None:
+    data = yaml.safe_load(REFERENCE.read_text())
+    data["model"]["path"] = "meta-llama/Llama-3.1-70B-Instruct"
+    data["target"] = "h100"
+    data["serve"]["tensor_parallel_size"] = 4
+    recipe = Recipe.model_validate(data)
+    assert recipe.gpus_per_variant == 4
+    figures = target_figures(recipe, gpus=[])
+    fp16 = estimate_variant(recipe, recipe.variants[0], Support(Level.NATIVE), None, figures)
+    assert (fp16.gpus, fp16.weights_gb_per_gpu) == (4, pytest.approx(fp16.weights_gb / 4, abs=0.01))
+    # each H100 keeps 80 GiB × 0.9 − 141.1 GB ÷ 4 − 2 GiB ≈ 39.9 GB of KV; four of them, in
+    # blocks of 16 tokens × 320 KiB (80 layers × 8 KV heads × 128 × 2 × 2 bytes)
+    per_gpu = 80 * 2**30 * 0.9 - fp16.weights_gb * 1e9 / 4 - 2 * 2**30
+    assert fp16.kv_bytes_per_token == 80 * 8 * 128 * 2 * 2
+    assert fp16.kv_cache_tokens == pytest.approx(4 * per_gpu / fp16.kv_bytes_per_token, rel=0.01)
+    # one user reads every weight but the embedding table each step, from four GPUs at once:
+    # 4 × 3,350 GB/s ÷ (141.1 GB − 128,256 × 8,192 × 2 bytes) ≈ 96 tok/s
+    read = fp16.weights_gb * 1e9 - 128_256 * 8_192 * 2
+    assert fp16.workloads[0].decode_bound_tps[1] == pytest.approx(4 * 3350e9 / read, rel=0.01)

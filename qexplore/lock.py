@@ -37,8 +37,8 @@ def lease(path: Path, stale_s: float = STALE_S, on_wait: Callable[[str], None] |
     told = False
     while not _try_create(path, me):
         holder = _read(path)
-        if holder is not None and _age(path) > stale_s:
-            _break(path, stale_s)
+        if holder is not None and (_age(path) > stale_s or _dead_here(holder)):
+            _break(path, holder, stale_s)
             continue
         if on_wait and not told and holder:
             on_wait(holder)
@@ -70,7 +70,7 @@ def _try_create(path: Path, me: str) -> bool:
 def _read(path: Path) -> str | None:
     try:
         return path.read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, OSError):
         return None
 
 
@@ -81,26 +81,57 @@ def _age(path: Path) -> float:
         return 0.0
 
 
-def _break(path: Path, stale_s: float) -> None:
-    """Remove a stale lease. One breaker at a time (itself a lease, created the same way), and
-    the lease is checked again under it: a holder that just took it over is left alone."""
+def _dead_here(holder: str) -> bool:
+    """Whether the holder was a process of this machine that no longer exists (a build killed
+    here: its lease is taken over at once, not after ``stale_s``)."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+def _break(path: Path, holder: str, stale_s: float) -> None:
+    """Remove the lease ``holder`` left behind. One breaker at a time (itself a lease, made the
+    same way); under it the lease is read again, and removed only if ``holder`` still has it —
+    a holder that took it over meanwhile keeps it."""
     breaker = path.with_name(path.name + ".break")
-    if not _try_create(breaker, holder_id()):
-        if _age(breaker) > stale_s:  # a breaker that died mid-break
-            with contextlib.suppress(FileNotFoundError):
-                breaker.unlink()
+    me = holder_id()
+    if not _try_create(breaker, me):
+        stuck = _read(breaker)
+        if stuck is not None and _age(breaker) > stale_s:  # a breaker that died mid-break
+            _remove_if(breaker, stuck)
         time.sleep(POLL_S)
         return
     try:
-        if _age(path) > stale_s:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+        _remove_if(path, holder)
     finally:
-        breaker.unlink()
+        _remove_if(breaker, me)
+
+
+def _remove_if(path: Path, holder: str) -> None:
+    """Remove ``path`` if ``holder`` still holds it (read, then removed: the window between is
+    a breaker's, which only one process is in at a time)."""
+    if _read(path) == holder:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 def _heartbeat(path: Path, me: str, every_s: float, stop: threading.Event) -> None:
     while not stop.wait(every_s):
-        if _read(path) == me:
-            with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):  # a network filesystem's hiccup: try again next beat
+            if _read(path) == me:
                 os.utime(path)
+
+
+def still_held(path: Path) -> bool:
+    """Whether this process still holds the lease at ``path`` (no one took it over)."""
+    holder = _read(path) or ""
+    host, _, rest = holder.partition(":")
+    return host == socket.gethostname() and rest.partition(":")[0] == str(os.getpid())

@@ -23,7 +23,7 @@ from qexplore.demo.model import ensure_demo_model
 from qexplore.environment import core_versions
 from qexplore.errors import QuantizeError
 from qexplore.guard import run_logged
-from qexplore.lock import lease
+from qexplore.lock import lease, still_held
 from qexplore.quantize.cache import digest, file_digest, model_digest
 from qexplore.quantize.checkpoint import checkpoint_stats
 from qexplore.quantize.worker import hub_offline, sampler
@@ -112,16 +112,18 @@ def build_variant(
     key = key_for(recipe, variant, base)
     cache = paths.build_cache()
     cache.mkdir(parents=True, exist_ok=True)
+
     def waiting(holder: str) -> None:
         if on_line:
             on_line(f"waiting for the same build by {holder}")
 
     # One build per key at a time, across every machine sharing the cache; the others then hit.
-    with lease(cache / f"{key}.lease", on_wait=waiting):
+    held = cache / f"{key}.lease"
+    with lease(held, on_wait=waiting):
         hit = None if force else cached_record(key)
         if hit:
             return hit
-        return _build(recipe, variant, base, key, on_line)
+        return _build(recipe, variant, base, key, held, on_line)
 
 
 def base_model(recipe: Recipe, on_line: OnLine | None = None) -> str:
@@ -136,21 +138,28 @@ def _unbuilt_record(variant: Variant, location: str, base: str) -> BuildRecord:
     return BuildRecord(variant.name, variant.scheme, location, None, True, **stats)
 
 
-def _build(recipe: Recipe, variant: Variant, base: str, key: str, on_line: OnLine | None
-           ) -> BuildRecord:
+def _build(recipe: Recipe, variant: Variant, base: str, key: str, held: Path,
+           on_line: OnLine | None) -> BuildRecord:
     final = paths.build_cache() / key
     tmp = paths.build_cache() / f".tmp-{key}-{socket.gethostname()}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    job = _job(recipe, variant, base, tmp)
-    (tmp.parent / f".job-{key}.json").write_text(json.dumps(job))  # under the build's lease
-    _run_worker(tmp.parent / f".job-{key}.json", tmp / "build.log", on_line)
+    job_file = tmp.parent / f".job{tmp.name}.json"  # this builder's own, like its folder
+    job_file.write_text(json.dumps(_job(recipe, variant, base, tmp)))
+    try:
+        _run_worker(job_file, tmp / "build.log", on_line)
+    finally:
+        job_file.unlink(missing_ok=True)
     facts = json.loads((tmp / "build-facts.json").read_text())
     record = BuildRecord(
         variant.name, variant.scheme, str(final), key, False,
         **checkpoint_stats(str(tmp), base), **facts, versions=_versions(),
     )
     (tmp / RECORD).write_text(json.dumps(record.as_dict(), indent=2))
+    other = None if still_held(held) else cached_record(key)
+    if other is not None:  # our lease went stale and another machine's build finished: it wins
+        shutil.rmtree(tmp, ignore_errors=True)
+        return other
     paths.publish(tmp, final)
     return record
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -34,9 +35,41 @@ def test_holders_take_turns(tmp_path: Path) -> None:
         p.start()
     for p in procs:
         p.join(60)
+    assert [p.exitcode for p in procs] == [0] * 4
     events = [line.split()[0] for line in log.read_text().splitlines()]
     assert events == ["in", "out"] * 4  # never two inside at once
     assert not (tmp_path / "k.lease").exists()  # the last holder released it
+
+
+def test_contenders_for_a_stale_lease_still_take_turns(tmp_path: Path) -> None:
+    # a holder on another machine died; four processes find its stale lease at once
+    path, log = tmp_path / "k.lease", tmp_path / "log"
+    path.write_text("gone-host:123:abcd")
+    old = time.time() - 120
+    os.utime(path, (old, old))
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_hold, args=(str(path), str(log), 60)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0] * 4
+    events = [line.split()[0] for line in log.read_text().splitlines()]
+    assert events == ["in", "out"] * 4
+
+
+def test_a_holder_killed_on_this_machine_is_taken_over_at_once(tmp_path: Path) -> None:
+    # a build killed here (SIGKILL): its process is gone, so a resumed sweep need not wait
+    # out the lease's staleness
+    dead = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(0,))
+    dead.start()
+    dead.join()
+    path = tmp_path / "k.lease"
+    path.write_text(f"{socket.gethostname()}:{dead.pid}:abcd")  # fresh, but its holder is dead
+    started = time.monotonic()
+    with lease(path, stale_s=300):
+        pass
+    assert time.monotonic() - started < 5
 
 
 def test_a_dead_holders_lease_is_taken_over(tmp_path: Path) -> None:

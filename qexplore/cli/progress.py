@@ -69,10 +69,12 @@ class LoadProgress:
             f"{'–' if ttft is None else f'{ttft:,.0f} ms'}{errors}", highlight=False)
 
 
-def placement_table(rows: list[tuple[str, str, int]]) -> Table:
-    """Where each variant will run on the cluster, and its place in that node's queue."""
+def placement_table(rows: list[tuple[str, str, int]], left_out: list[str]) -> Table:
+    """Where each variant will run on the cluster, its place in that node's queue, and the
+    nodes left out (each with why)."""
     table = Table(title="placement on the Ray cluster", box=None, header_style="bold",
-                  title_justify="left")
+                  title_justify="left", caption="\n".join(f"left out: {x}" for x in left_out),
+                  caption_justify="left")
     for col in ("variant", "node", "order on node"):
         table.add_column(col, justify="right" if col == "order on node" else "left")
     for variant, node, k in rows:
@@ -107,8 +109,8 @@ class ConsoleObserver:
         self.load.label = f"    {variant} "
         self.load.level_done(s)
 
-    def placement(self, rows: list[tuple[str, str, int]]) -> None:
-        self.console.print(placement_table(rows))
+    def placement(self, rows: list[tuple[str, str, int]], left_out: list[str]) -> None:
+        self.console.print(placement_table(rows, left_out))
 
     def variant_done(self, variant: str, status: str, detail: str = "") -> None:
         color = "green" if status == "ok" else "red"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,7 +15,6 @@ from qexplore.cli.options import RecipeArg
 from qexplore.errors import ExitCode
 
 if TYPE_CHECKING:
-    from qexplore.execute.cluster import Ran
     from qexplore.recipes.schema import Recipe
     from qexplore.report.write import Written
     from qexplore.results.compare import Delta
@@ -77,8 +76,8 @@ def sweep(
         raise typer.Exit(int(ExitCode.PARTIAL)) from None
     console.print(f"run {result.run_id} {'resumed' if result.resumed else 'recorded'} in "
                   f"{result.store}")
-    if result.ran:
-        console.print(_ran_table(result.ran))
+    if any(w.get("executor") == "ray" for w in result.where.values()):
+        console.print(_where_table(result.where))
     if result.report:
         _show_report(result.report)
     if result.failed:
@@ -86,14 +85,15 @@ def sweep(
         raise typer.Exit(int(ExitCode.PARTIAL))
 
 
-def _ran_table(ran: dict[str, Ran]) -> Table:
-    """Where each variant ran on the cluster and how long it took."""
+def _where_table(where: dict[str, dict[str, Any]]) -> Table:
+    """Where each variant ran on the cluster and how long it took (this sweep's part)."""
     t = Table(title="where each variant ran", box=None, header_style="bold", title_justify="left")
     for col in ("variant", "node", "status", "took"):
         t.add_column(col, justify="right" if col == "took" else "left")
-    for v, r in sorted(ran.items(), key=lambda kv: kv[1].started):
-        t.add_row(v, r.node, r.status, f"{r.seconds / 60:.1f} min" if r.seconds >= 60
-                  else f"{r.seconds:.0f} s")
+    for v, w in sorted(where.items(), key=lambda kv: kv[1].get("started", 0)):
+        took = (w.get("ended") or w["started"]) - w["started"]
+        t.add_row(v, f"{w.get('host', '?')} ({w.get('address', '?')})", w.get("status", "?"),
+                  f"{took / 60:.1f} min" if took >= 60 else f"{took:.0f} s")
     return t
 
 
@@ -117,7 +117,7 @@ def _show_dry_run(d: DryRun, r: Recipe) -> None:
     if d.placement:
         from qexplore.cli.progress import placement_table
 
-        console.print(placement_table(d.placement.rows()))
+        console.print(placement_table(d.placement.rows(), d.left_out))
     _show_recorded(d)
     for line in d.refusals:
         console.print(f"[yellow]a real run would stop here:[/] {line}", highlight=False)

@@ -1,4 +1,5 @@
-"""Variants on a Ray cluster: each variant's build → serve → load test → evaluate runs as one
+"""Variants on a Ray cluster (the driver's side; :mod:`remote` is what runs on a node): each
+variant's build → serve → load test → evaluate runs as one
 Ray task on a node that has what it needs, variants in parallel up to the cluster's capacity.
 
 Placement is decided here, not left to Ray's scheduler, so that it can be shown before work
@@ -14,25 +15,22 @@ reason, and a re-run measures what is missing.
 from __future__ import annotations
 
 import logging
-import os
-import queue
-import shutil
 import socket
-import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from qexplore.errors import HardwareError, QexploreError
-from qexplore.execute.measure import Event, LevelProgress, Measurement, Stage
+from qexplore.execute.measure import Done, Event, Failed, Measurement, Placed
+from qexplore.execute.record import Observer, VariantRecorder
+from qexplore.execute.remote import Job, check_node, forwarded_env, remote_measure
 from qexplore.recipes.schema import Recipe
 
 RAY_MISSING = "Ray is not installed: pip install 'qexplore[ray]' (`make setup` installs it)"
 CONNECT_TIMEOUT_S = 5
-PROGRESS_EVERY_S = 0.5  # a remote load level's progress, at most this often
+PROBE_TIMEOUT_S = 120  # a node's check: a worker's start and, for a hub model, one request
 
 
 @dataclass(frozen=True)
@@ -60,20 +58,6 @@ class Placement:
 
     def rows(self) -> list[tuple[str, str, int]]:
         return [(v, n.label, k) for v, (n, k) in self.order.items()]
-
-
-@dataclass
-class Ran:
-    """Where a variant ran and how long it took."""
-
-    node: str
-    started: float
-    ended: float | None = None
-    status: str = "running"
-
-    @property
-    def seconds(self) -> float:
-        return (self.ended or time.time()) - self.started
 
 
 def connect(address: str) -> Any:
@@ -146,141 +130,216 @@ def place(variants: list[str], nodes: list[Node]) -> Placement:
     return Placement(nodes, order)
 
 
-@dataclass(frozen=True)
-class Job:
-    """What a Ray task needs to measure one variant (pickled to its node)."""
+def probe(ray: Any, nodes: list[Node], recipe: Recipe, env: dict[str, str]
+          ) -> tuple[list[Node], list[str]]:
+    """The nodes that have what the recipe needs, and one line per node left out and why."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    measurement: Measurement  # with work_dir and emit left for the node to set
-    display_dir: str  # the run's folder on the driver, for paths in error messages
-    build_cache: str | None
-    env: dict[str, str] = field(default_factory=dict)  # forwarded from the driver
-
-
-def forwarded_env(recipe: Recipe) -> dict[str, str]:
-    """The driver's values of the variables ``executor.env`` names (tokens, offline flags)."""
-    return {k: os.environ[k] for k in recipe.executor.env if k in os.environ}
-
-
-def remote_measure(job: Job) -> Iterator[Event | tuple[str, Any]]:
-    """The Ray task: run the measurement on this node in a thread, yielding its events as
-    they come, then ``("done", measured)`` or ``("failed", lines)``."""
-    os.environ.update(job.env)
-    if job.build_cache:
-        os.environ["QEXPLORE_BUILD_CACHE"] = job.build_cache
-    work = Path(tempfile.mkdtemp(prefix="qexplore-variant-"))
-    events: queue.Queue[Any] = queue.Queue()
-    end = object()
-    last = [0.0]
-
-    def emit(ev: Event) -> None:
-        if isinstance(ev, LevelProgress):  # the driver's live line needs no more than this
-            if time.monotonic() - last[0] < PROGRESS_EVERY_S and ev.progress.done < \
-                    ev.progress.level.requests:
-                return
-            last[0] = time.monotonic()
-        events.put(ev)
-
-    def run() -> None:
-        m = job.measurement
+    task = ray.remote(check_node)
+    refs = [task.options(num_cpus=0, max_retries=0, scheduling_strategy=
+                         NodeAffinitySchedulingStrategy(n.node_id, soft=False)).remote(
+                             recipe.model_copy(), env) for n in nodes]
+    ok, left_out = [], []
+    for node, ref in zip(nodes, refs, strict=True):
         try:
-            m = Measurement(m.recipe, m.variant, m.support, m.figures, m.todo, work, emit, True)
-            events.put(("done", m.run()))
-        except QexploreError as e:
-            events.put(("failed", [x.replace(str(work), job.display_dir) for x in e.lines()]))
-        except Exception as e:  # any other failure is the variant's, reported, not a crash
-            events.put(("failed", [f"{type(e).__name__}: {e}"]))
-        finally:
-            events.put(end)
-
-    events.put(Stage("node", f"{socket.gethostname()} ({_ip()})"))
-    threading.Thread(target=run, daemon=True, name="qexplore-variant").start()
-    try:
-        while (ev := events.get()) is not end:
-            yield ev
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def _ip() -> str:
-    try:
-        import ray
-
-        return str(ray.util.get_node_ip_address())
-    except Exception:
-        return "?"
+            lines = ray.get(ref, timeout=PROBE_TIMEOUT_S)
+        except Exception as e:  # a node that cannot even run the check
+            lines = [f"the check could not run there ({type(e).__name__})"]
+        if lines:
+            left_out.append(f"{node.label}: {lines[0]}")
+        else:
+            ok.append(node)
+    if not ok:
+        raise HardwareError("no node of the Ray cluster can measure this recipe", *left_out)
+    return ok, left_out
 
 
 OnEvent = Callable[[str, Event], None]
 OnEnd = Callable[[str, list[str] | None, bool], None]
 
 
+@dataclass
+class _Tasks:
+    """The driver's view of the cluster while a sweep runs: free slots, running tasks."""
+
+    ray: Any
+    placement: Placement
+    gpus: int
+    waiting: list[str] = field(default_factory=list)
+    free: dict[str, int] = field(default_factory=dict)
+    nodes: dict[str, Node] = field(default_factory=dict)
+    running: dict[Any, tuple[str, Node]] = field(default_factory=dict)
+    begun: set[Any] = field(default_factory=set)  # tasks whose node said it started them
+
+    def __post_init__(self) -> None:
+        self.nodes = {n.node_id: n for n in self.placement.nodes}
+        self.free = {n.node_id: n.slots for n in self.placement.nodes}
+
+    def node_for(self, variant: str) -> Node | None:
+        """The planned node if it has a free slot, else any node with one."""
+        planned = self.placement.order[variant][0]
+        if self.free.get(planned.node_id, 0) > 0:
+            return planned
+        return next((self.nodes[k] for k, n in self.free.items() if n > 0), None)
+
+    def submit(self, variant: str, node: Node, job: Job) -> None:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        self.free[node.node_id] -= 1
+        gen = self.ray.remote(remote_measure).options(
+            num_cpus=1 if self.gpus else node.cpus / node.slots, num_gpus=self.gpus,
+            max_retries=0,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, soft=False),
+        ).remote(job)
+        self.running[gen] = (variant, node)
+
+    def release(self, gen: Any, lost: bool) -> None:
+        """The task is over: its slot is free again — unless it was lost, when its node takes
+        no more work from this sweep (Ray may not know yet that the node is gone), nor does any
+        other node Ray reports dead."""
+        _, node = self.running.pop(gen)
+        self.begun.discard(gen)
+        self.free[node.node_id] += 1
+        if lost:
+            alive = {n["NodeID"] for n in self.ray.nodes() if n.get("Alive")}
+            for gone in (set(self.nodes) - alive) | {node.node_id}:
+                self.nodes.pop(gone, None)
+                self.free.pop(gone, None)
+
+
 def run_on_cluster(ray: Any, jobs: dict[str, Job], placement: Placement, gpus: int,
                    on_event: OnEvent, on_end: OnEnd, on_start: Callable[[str, Node], None]
-                   ) -> dict[str, Ran]:
+                   ) -> None:
     """Run every job on the cluster, at most each node's slots at once, in the order given;
     each event goes to ``on_event`` as it arrives, each end to ``on_end(variant, error lines
-    or None, measured)``. Returns where each ran and for how long."""
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    task = ray.remote(remote_measure)
-    free = {n.node_id: n.slots for n in placement.nodes}
-    nodes = {n.node_id: n for n in placement.nodes}
-    waiting = list(jobs)
-    running: dict[Any, tuple[str, Node]] = {}
-    ran: dict[str, Ran] = {}
+    or None, measured)``. A recording that fails (``on_event`` raising QexploreError) fails
+    that variant only; a cluster that stops answering is a HardwareError."""
+    t = _Tasks(ray, placement, gpus, waiting=list(jobs))
     try:
-        while waiting or running:
-            for v in list(waiting):
-                node = _free_node(placement.order[v][0], free, nodes)
-                if node is None:
-                    continue
-                waiting.remove(v)
-                free[node.node_id] -= 1
-                share = node.cpus / node.slots
-                gen = task.options(
-                    num_cpus=1 if gpus else share, num_gpus=gpus, max_retries=0,
-                    scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, soft=False),
-                ).remote(jobs[v])
-                running[gen] = (v, node)
-                ran[v] = Ran(node.label, time.time())
-                on_start(v, node)
-            ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
+        while t.waiting or t.running:
+            for v in list(t.waiting):
+                node = t.node_for(v)
+                if node is not None:
+                    t.waiting.remove(v)
+                    t.submit(v, node, jobs[v])
+                    on_start(v, node)
+            if not t.nodes:  # every node was lost: nothing left to run on
+                for v in t.waiting:
+                    on_end(v, ["no alive node left on the Ray cluster; run the sweep again "
+                               "once it has one"], False)
+                t.waiting.clear()
+            ready, _ = ray.wait(list(t.running), num_returns=1, timeout=1.0)
             for gen in ready:
-                v, node = running[gen]
-                outcome = _next(ray, gen)
-                if outcome is None:
-                    continue
-                if isinstance(outcome, tuple) and outcome[0] in ("done", "failed", "lost"):
-                    del running[gen]
-                    free[node.node_id] += 1
-                    error = None if outcome[0] == "done" else outcome[1]
-                    ran[v].ended, ran[v].status = time.time(), "ok" if error is None else "failed"
-                    on_end(v, error, outcome[0] == "done" and bool(outcome[1]))
-                else:
-                    on_event(v, outcome)
-    finally:
-        for gen in running:
-            ray.cancel(gen, force=True)
-    return ran
-
-
-def _free_node(planned: Node, free: dict[str, int], nodes: dict[str, Node]) -> Node | None:
-    """The planned node if it has a free slot, else any node with one."""
-    if free.get(planned.node_id, 0) > 0:
-        return planned
-    return next((nodes[k] for k, n in free.items() if n > 0), None)
-
-
-def _next(ray: Any, gen: Any) -> Any:
-    """The generator's next event; ``("failed", …)`` once it ended without saying how (its
-    node or worker was lost), None when nothing is ready yet."""
-    try:
-        ref = next(gen)
-        return ray.get(ref)
-    except StopIteration:
-        return ("lost", ["its Ray task ended without a result"])
+                _step(t, gen, on_event, on_end)
     except ray.exceptions.RayError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        return ("lost", [f"lost its Ray node or worker mid-variant ({type(e).__name__}: "
-                         f"{first[:200]}); not retried — run the sweep again to measure "
-                         "what is missing"])
+        raise HardwareError(f"lost the Ray cluster ({type(e).__name__}: {_first(e)}); what "
+                            "was measured is stored: run the sweep again to resume") from None
+    finally:
+        for gen in t.running:
+            ray.cancel(gen, force=True)
+
+
+def _step(t: _Tasks, gen: Any, on_event: OnEvent, on_end: OnEnd) -> None:
+    """Take the task's next event: record it, or end the variant."""
+    v, _ = t.running[gen]
+    ev = _next(t.ray, gen)
+    if isinstance(ev, Done | Failed):
+        lost = isinstance(ev, Failed) and ev.lines[0].startswith(LOST)
+        never_began = gen not in t.begun
+        t.release(gen, lost)
+        if lost and never_began:  # its node was gone before it began: it waits for another
+            t.waiting.insert(0, v)
+            return
+        on_end(v, ev.lines if isinstance(ev, Failed) else None,
+               isinstance(ev, Done) and ev.measured)
+        return
+    if isinstance(ev, Placed):
+        t.begun.add(gen)
+    try:
+        on_event(v, ev)
+    except QexploreError as e:  # recording it failed: this variant fails, the rest go on
+        t.ray.cancel(gen, force=True)
+        t.release(gen, lost=False)
+        on_end(v, e.lines(), False)
+
+
+LOST = "lost its Ray node or worker mid-variant"
+
+
+def _next(ray: Any, gen: Any) -> Event:
+    """The task's next event; :class:`Failed` once it ended without saying how (its node or
+    worker was lost)."""
+    try:
+        ev: Event = ray.get(next(gen))
+        return ev
+    except StopIteration:
+        return Failed([f"{LOST}: its task ended without a result"])
+    except ray.exceptions.RayError as e:  # NodeDiedError, WorkerCrashedError, …
+        return Failed([f"{LOST} ({type(e).__name__}: {_first(e)[:200]}); not retried — run "
+                       "the sweep again to measure what is missing"])
+
+
+def _first(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+@dataclass
+class RayExecutor:
+    """A sweep's variants as Ray tasks, in parallel as the cluster's nodes allow; the sweep's
+    process records every event as it arrives, exactly as for a variant measured here."""
+
+    ray: Any
+    nodes: list[Node]
+    left_out: list[str]  # nodes that lack what the recipe needs, and why
+    env: dict[str, str]  # forwarded to every task
+
+    @classmethod
+    def connect(cls, recipe: Recipe, address: str) -> RayExecutor:
+        """Connected, with the nodes that can measure ``recipe`` (each checked there)."""
+        ray = connect(address)
+        extra = {}
+        if recipe.resolved.demo_model:  # one demo model for every node: weights differ by ISA
+            from qexplore.demo.model import ensure_demo_model
+
+            extra["QEXPLORE_DEMO_MODEL"] = str(ensure_demo_model())
+        env = forwarded_env(recipe, extra)
+        nodes, left_out = probe(ray, cluster_nodes(ray, recipe), recipe, env)
+        return cls(ray, nodes, left_out, env)
+
+    def placement(self, variants: list[str]) -> Placement:
+        return place(variants, self.nodes)
+
+    def run(self, recorders: list[VariantRecorder], run_dir: Path, obs: Observer
+            ) -> dict[str, str]:
+        """Each variant's status once measured (or found measured already)."""
+        statuses, jobs = {}, {}
+        by_name = {r.name: r for r in recorders}
+        for r in recorders:
+            todo = r.todo()
+            if todo is None:
+                statuses[r.name] = "ok"
+                continue
+            recipe = r.recipe.model_copy()  # resolved again on its node (its CPU, its paths)
+            m = Measurement(recipe, r.v, r.support, r.figures, todo, Path("."), _nowhere, True)
+            jobs[r.name] = Job(m, str(run_dir), recipe.executor.build_cache, self.env)
+        if not jobs:
+            return statuses
+        placement = self.placement(list(jobs))
+        obs.placement(placement.rows(), self.left_out)
+
+        def on_end(v: str, error: list[str] | None, measured: bool) -> None:
+            statuses[v] = by_name[v].finish(error, measured)
+
+        def on_start(v: str, node: Node) -> None:
+            by_name[v].started({"executor": "ray", "host": node.host, "address": node.address,
+                                "node_id": node.node_id, "started": time.time()})
+            obs.stage(v, "placed", node.label)
+
+        run_on_cluster(self.ray, jobs, placement, recorders[0].recipe.gpus_per_variant,
+                       lambda v, ev: by_name[v].apply(ev), on_end, on_start)
+        return statuses
+
+
+def _nowhere(ev: Event) -> None:
+    """An emit for a measurement that is only being sent (its node sets the real one)."""

@@ -9,7 +9,7 @@ import io
 import tarfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +99,28 @@ class Files:
     archive: bytes
 
 
-Event = Stage | LevelProgress | Record | Trial | Evaluated | Files
+@dataclass(frozen=True)
+class Placed:
+    """The node a measurement runs on, as it sees itself: host, IP, hardware, start time."""
+
+    facts: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Done:
+    """A measurement elsewhere ended; whether it measured anything."""
+
+    measured: bool
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A measurement elsewhere failed: its error's lines."""
+
+    lines: list[str]
+
+
+Event = Stage | LevelProgress | Record | Trial | Evaluated | Files | Placed | Done | Failed
 Emit = Callable[[Event], None]
 
 
@@ -116,6 +137,11 @@ class Measurement:
     work_dir: Path
     emit: Emit
     remote: bool = False
+    sent: set[str] = field(default_factory=set, init=False)  # folders carried home already
+
+    @property
+    def _unsent(self) -> list[str]:
+        return [d for d in ("eval",) if d not in self.sent]
 
     def run(self) -> bool:
         """Build, then measure what the todo lists. Whether anything was measured; raises
@@ -133,8 +159,8 @@ class Measurement:
                 if self.todo.need_eval:
                     self._evaluate(server)
         finally:
-            if self.remote:
-                self.emit(Files(pack(self.work_dir, "servers")))
+            if self.remote:  # server logs, and an evaluation's files if it failed midway
+                self.emit(Files(pack(self.work_dir, "servers", *self._unsent)))
         return True
 
     def _workload(self, name: str) -> Workload:
@@ -192,6 +218,7 @@ class Measurement:
             result.tasks, str(result.raw_path.relative_to(self.work_dir)),
             str(result.samples_dir.relative_to(self.work_dir)),
             pack(self.work_dir, str(sub)) if self.remote else None))
+        self.sent.add("eval")
 
 
 def variant_server(recipe: Recipe, v: Variant, build: BuildRecord, log_dir: Path) -> Server:
@@ -222,12 +249,14 @@ def server_death(server: Server, recs: list[RequestRecord], grace_s: float = 2.0
         time.sleep(0.1)
 
 
-def pack(root: Path, sub: str) -> bytes:
-    """``root/sub`` as a gzip'd tar archive of paths relative to ``root`` (empty if absent)."""
+def pack(root: Path, *subs: str) -> bytes:
+    """``root/sub`` folders as a gzip'd tar archive of paths relative to ``root`` (those that
+    exist)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        if (root / sub).exists():
-            tar.add(root / sub, arcname=sub)
+        for sub in subs:
+            if (root / sub).exists():
+                tar.add(root / sub, arcname=sub)
     return buf.getvalue()
 
 

@@ -89,6 +89,9 @@ def test_the_demo_through_ray_matches_the_local_sweep(
         assert b[f"{c}_lo"] <= a[f"{c}_hi"] and a[f"{c}_lo"] <= b[f"{c}_hi"], (c, a, b)
         print(f"{c}: local {a[c]:.1f} [{a[f'{c}_lo']:.1f}, {a[f'{c}_hi']:.1f}], "
               f"ray {b[c]:.1f} [{b[f'{c}_lo']:.1f}, {b[f'{c}_hi']:.1f}]")
-    # the evaluation's per-sample files came home with it: the report reads them
-    html = next((tmp_path / "ray").glob("*/report.html")).read_text()
-    assert "demo_add_mc" in html
+    # the evaluation's per-sample files and the run's raw records came home with it
+    with Store(tmp_path / "ray.db") as store:
+        run = load_run(store, store.runs()[0]["run_id"])
+    samples = run.variants[0].eval.samples_dir if run.variants[0].eval else None
+    assert samples and samples.is_relative_to(tmp_path / "ray") and any(samples.iterdir())
+    assert all(Path(lv.raw_path).is_file() for lv in run.levels if lv.raw_path)

@@ -26,18 +26,20 @@ def _hold(path: str, log: str, stale_s: float) -> None:
             f.write(f"out {time.time()}\n")
 
 
-def test_holders_take_turns(tmp_path: Path) -> None:
-    log = tmp_path / "log"
+def contend(path: Path, log: Path, n: int = 4) -> list[str]:
+    """``n`` processes holding the lease in turn; what they logged, in order."""
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_hold, args=(str(tmp_path / "k.lease"), str(log), 60))
-             for _ in range(4)]
+    procs = [ctx.Process(target=_hold, args=(str(path), str(log), 60)) for _ in range(n)]
     for p in procs:
         p.start()
     for p in procs:
         p.join(60)
-    assert [p.exitcode for p in procs] == [0] * 4
-    events = [line.split()[0] for line in log.read_text().splitlines()]
-    assert events == ["in", "out"] * 4  # never two inside at once
+    assert [p.exitcode for p in procs] == [0] * n
+    return [line.split()[0] for line in log.read_text().splitlines()]
+
+
+def test_holders_take_turns(tmp_path: Path) -> None:
+    assert contend(tmp_path / "k.lease", tmp_path / "log") == ["in", "out"] * 4  # one at a time
     assert not (tmp_path / "k.lease").exists()  # the last holder released it
 
 
@@ -47,15 +49,7 @@ def test_contenders_for_a_stale_lease_still_take_turns(tmp_path: Path) -> None:
     path.write_text("gone-host:123:abcd")
     old = time.time() - 120
     os.utime(path, (old, old))
-    ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_hold, args=(str(path), str(log), 60)) for _ in range(4)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-    assert [p.exitcode for p in procs] == [0] * 4
-    events = [line.split()[0] for line in log.read_text().splitlines()]
-    assert events == ["in", "out"] * 4
+    assert contend(path, log) == ["in", "out"] * 4
 
 
 def test_a_holder_killed_on_this_machine_is_taken_over_at_once(tmp_path: Path) -> None:

@@ -263,6 +263,13 @@ class Executor(Strict):
                                     "only through it. Default: each node's own.")
     per_node: PositiveInt = Field(1, description="Variants measured at once on one CPU-only "
                                   "node (1: never two servers share a node's cores).")
+    @field_validator("build_cache")
+    @classmethod
+    def _absolute(cls, v: str | None) -> str | None:
+        if v is not None and not Path(v).is_absolute():
+            raise ValueError(f"{v!r}: an absolute path every node sees (a shared filesystem)")
+        return v
+
     env: list[str] = Field(["HF_TOKEN", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"],
                            description="Environment variables passed from the machine running "
                            "the sweep to every variant's task (their values travel through the "

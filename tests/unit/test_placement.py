@@ -70,3 +70,9 @@ def test_where_a_recipe_runs_is_not_part_of_its_identity() -> None:
     assert recipe_hash(recipe(DEMO, serve={"tensor_parallel_size": 1})) == recipe_hash(local)
     assert recipe_hash(recipe(REFERENCE, serve={"tensor_parallel_size": 2})) != \
         recipe_hash(recipe(REFERENCE))
+
+
+def test_a_shared_build_cache_must_be_an_absolute_path() -> None:
+    with pytest.raises(ValueError, match=r"(?s)executor\.build_cache.*an absolute path every node"):
+        recipe(DEMO, executor={"build_cache": "builds"})
+    assert recipe(DEMO, executor={"build_cache": "/shared/b"}).executor.build_cache == "/shared/b"

@@ -72,8 +72,9 @@ def trials(tmp: Path) -> pd.DataFrame:
 def test_a_failing_variant_is_recorded_and_the_rest_complete(tmp_path: Path) -> None:
     # W4A16 forced past the plan on vLLM's AVX2 path (the CPU's own on AVX2-only machines,
     # forced on AVX-512 ones): it fails with the missing kernel named, the rest are measured.
+    # (A quantized variant measured in full: the next test's sweep.)
     avx2 = {"QEXPLORE_CPU_ISA": "avx2"}
-    recipe = write_recipe(tmp_path, BF16, W4A16, INT4)
+    recipe = write_recipe(tmp_path, BF16, W4A16)
     plan = subprocess.run([*QEXPLORE, "plan", str(recipe)], capture_output=True, text=True,
                           env=env(tmp_path, **avx2))
     assert plan.returncode == 2 and "W4A16 cannot be served on this CPU" in plan.stderr
@@ -81,19 +82,10 @@ def test_a_failing_variant_is_recorded_and_the_rest_complete(tmp_path: Path) -> 
     assert r.returncode == 1, r.stdout + r.stderr
     assert "failed variants: w4a16" in r.stdout
     table = pd.read_csv(next((tmp_path / "reports").glob("*/pareto.csv")))
-    assert table.set_index("variant")["status"].to_dict() == {
-        "bf16": "ok", "w4a16": "failed", "int4": "ok"}
+    assert table.set_index("variant")["status"].to_dict() == {"bf16": "ok", "w4a16": "failed"}
     ok = table[table.status == "ok"]
     assert ok["output_tps"].gt(0).all() and ok["recovery_pct"].notna().all()
-    assert sorted(levels(tmp_path).variant.unique()) == ["bf16", "int4"]
-    # The capacity plan against what vLLM-CPU itself reported: its KV-cache token count is the
-    # estimate, and every measured level reads as a share of its bound.
-    assert (ok["kv_cache_tokens"] == ok["kv_cache_tokens_est"]).all(), ok.T
-    assert ok["bound_tps"].gt(0).all() and ok["pct_of_bound"].gt(0).all()
-    assert ok["pct_of_bound"].le(100).all()  # a bound is an upper limit
-    results = json.loads(next((tmp_path / "reports").glob("*/results.json")).read_text())
-    assert all(0 < lv["pct_of_bound"] <= 100 and lv["bound_kind"] in ("memory", "compute")
-               for lv in results["levels"])
+    assert sorted(levels(tmp_path).variant.unique()) == ["bf16"]
     cause = "AttributeError: '_OpNamespace' '_C' object has no attribute 'cpu_gemm_wna16'"
     html = next((tmp_path / "reports").glob("*/report.html")).read_text()
     assert "w4a16" in html and "<svg" in html and "cpu_gemm_wna16" in html
@@ -133,3 +125,17 @@ def test_killed_sweep_resumes_and_a_completed_one_remeasures_nothing(tmp_path: P
     # every ratio is exactly 1; a few trials may leave the interval wider than a limit: then
     # "inconclusive" (5), never a regression
     assert same.returncode in (0, 5) and "REGRESSION" not in same.stdout, same.stdout
+    assert_capacity_as_vllm_reports_it(tmp_path)
+
+
+def assert_capacity_as_vllm_reports_it(tmp: Path) -> None:
+    """The capacity plan against what vLLM-CPU itself reported: its KV-cache token count is the
+    estimate, and every measured level reads as a share of its bound."""
+    ok = pd.read_csv(next((tmp / "reports").glob("*/pareto.csv"))).query("status == 'ok'")
+    assert sorted(ok.variant) == ["bf16", "int4"]
+    assert (ok["kv_cache_tokens"] == ok["kv_cache_tokens_est"]).all(), ok.T
+    assert ok["bound_tps"].gt(0).all() and ok["pct_of_bound"].gt(0).all()
+    assert ok["pct_of_bound"].le(100).all()  # a bound is an upper limit
+    results = json.loads(next((tmp / "reports").glob("*/results.json")).read_text())
+    assert all(0 < lv["pct_of_bound"] <= 100 and lv["bound_kind"] in ("memory", "compute")
+               for lv in results["levels"])

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from qexplore.errors import HardwareError, QexploreError
-from qexplore.execute.measure import Done, Event, Failed, Measurement, Placed
+from qexplore.execute.measure import Done, Event, Failed, Placed
 from qexplore.execute.record import Observer, VariantRecorder
 from qexplore.execute.remote import Job, check_node, forwarded_env, remote_measure
 from qexplore.recipes.schema import Recipe
@@ -320,9 +320,8 @@ class RayExecutor:
             if todo is None:
                 statuses[r.name] = "ok"
                 continue
-            recipe = r.recipe.model_copy()  # resolved again on its node (its CPU, its paths)
-            m = Measurement(recipe, r.v, r.support, r.figures, todo, Path("."), _nowhere, True)
-            jobs[r.name] = Job(m, str(run_dir), recipe.executor.build_cache, self.env)
+            m = r.measurement(todo, Path("."), _nowhere, remote=True)  # its node sets both
+            jobs[r.name] = Job(m, str(run_dir), r.recipe.executor.build_cache, self.env)
         if not jobs:
             return statuses
         placement = self.placement(list(jobs))

@@ -136,8 +136,11 @@ class VariantRecorder:
 
     def measurement(self, todo: Todo, work_dir: Path, emit: Emit, remote: bool = False
                     ) -> Measurement:
-        return Measurement(self.recipe, self.v, self.support, self.figures, todo, work_dir,
-                           emit, remote)
+        """The variant's measurement; one sent to another node carries the recipe unresolved
+        (resolved there: its CPU, its paths)."""
+        recipe = self.recipe.model_copy() if remote else self.recipe
+        return Measurement(recipe, self.v, self.support, self.figures, todo, work_dir, emit,
+                           remote)
 
     def todo(self) -> Todo | None:
         """What is missing (None: the variant is measured in full already)."""

@@ -3,6 +3,7 @@ come (a Ray streaming generator), and the check of what the node has."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import queue
 import shutil
@@ -76,7 +77,7 @@ def remote_measure(job: Job) -> Iterator[Event]:
     def run() -> None:
         m = job.measurement
         try:
-            m = Measurement(m.recipe, m.variant, m.support, m.figures, m.todo, work, emit, True)
+            m = dataclasses.replace(m, work_dir=work, emit=emit)
             events.put(Done(m.run()))
         except QexploreError as e:
             events.put(Failed([x.replace(str(work), job.display_dir) for x in e.lines()]))

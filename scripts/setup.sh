@@ -42,7 +42,7 @@ ensure_core() {
     # Without this pin, llm-compressor's torch range pulls the multi-GB CUDA build.
     pip_in $CORE install -q "torch==$TORCH_CPU_VERSION"
   fi
-  pip_in $CORE install -q -e '.[test,ray]'
+  pip_in $CORE install -q -e '.[test,ray,mlflow]'
   echo "$want" > $CORE/.qexplore-stamp
 }
 

@@ -48,9 +48,11 @@ def _register() -> None:
         serve_cmds,
         setup_cmds,
         sweep_cmds,
+        track_cmds,
     )
 
     sweep_cmds.register(app)
+    track_cmds.register(app)
     setup_cmds.register(app)
     build_cmds.register(app)
     serve_cmds.register(app)

@@ -13,3 +13,5 @@ VariantOpt = Annotated[
     typer.Option("--variant", "-v", help="Only this variant (repeat for several).",
                  show_default=False),
 ]
+StoreOpt = Annotated[Path | None, typer.Option(help="Results database [default: QEXPLORE_STORE, "
+                                               "the recipe's output.store, reports/qexplore.db].")]

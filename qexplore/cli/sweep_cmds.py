@@ -1,4 +1,4 @@
-"""``qexplore sweep`` (the main job), ``report``, ``recommend``, ``compare`` and ``history``:
+"""``qexplore sweep`` (the main job), ``report`` and ``recommend``:
 each parses its flags, calls one core function and renders what it returns."""
 
 from __future__ import annotations
@@ -11,20 +11,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from qexplore.cli.options import RecipeArg
+from qexplore.cli.options import RecipeArg, StoreOpt
 from qexplore.errors import ExitCode
 
 if TYPE_CHECKING:
     from qexplore.recipes.schema import Recipe
     from qexplore.report.write import Written
-    from qexplore.results.compare import Delta
     from qexplore.results.pareto import Recommendation
     from qexplore.results.run import StoredRun
     from qexplore.sweep import DryRun
 
 console = Console(width=None if sys.stdout.isatty() else 160)
-StoreOpt = Annotated[Path | None, typer.Option(help="Results database [default: QEXPLORE_STORE, "
-                                               "the recipe's output.store, reports/qexplore.db].")]
 PARETO_COLUMNS = ["variant", "scheme", "status", "weights_gb", "recovery_pct", "accuracy_verdict",
                   "speed_verdict", "user_tps_p1", "output_tps", "pct_of_bound", "ttft_ms_p99",
                   "capacity_users", "stalls", "pareto"]
@@ -190,80 +187,6 @@ def recommend(
         raise typer.Exit(int(ExitCode.PARTIAL))
 
 
-def compare(
-    run_a: Annotated[str, typer.Argument(help="The reference run (e.g. last good night).")],
-    run_b: Annotated[str, typer.Argument(help="The run to check.")],
-    max_throughput_drop: Annotated[float, typer.Option(help="Regression if output or slowest-1% "
-                                                       "user tok/s drops more than this, %.")] = 10.0,
-    max_latency_rise: Annotated[float, typer.Option(help="Regression if TTFT p99 rises more than "
-                                                    "this, %.")] = 25.0,
-    allow_missing: Annotated[bool, typer.Option(help="Pass levels and evaluations of RUN_A that "
-                                                "RUN_B lacks (reported either way).")] = False,
-    store: StoreOpt = None,
-) -> None:
-    """Compare two runs per variant; exit 1 on a regression (significant accuracy drop, a
-    significant speed/latency change beyond the thresholds, more failed requests, or a level or
-    evaluation missing from RUN_B), 5 when the noise hides whether there is one — so a nightly
-    job can gate on it."""
-    from qexplore.results.compare import Thresholds, compare_runs
-
-    a, b = _load(store, run_a, run_b)
-    deltas = compare_runs(a, b, Thresholds(max_throughput_drop, max_latency_rise, allow_missing))
-    _show_deltas(deltas, run_a, run_b)
-    bad = [d for d in deltas if d.regression]
-    unsure = [d for d in deltas if d.inconclusive]
-    if bad:
-        names = sorted({f"{d.variant} ({d.what})" for d in bad})
-        console.print(f"[red]{len(bad)} regression(s):[/] {', '.join(names)}", highlight=False)
-        raise typer.Exit(int(ExitCode.PARTIAL))
-    if unsure:
-        names = sorted({f"{d.variant} ({d.what})" for d in unsure})
-        console.print(f"[yellow]inconclusive:[/] the noise is larger than the limit for "
-                      f"{', '.join(names)} (the levels' intervals plus the recipe's spread between server "
-                      "sessions); more trials narrow the first, a quieter machine the second",
-                      highlight=False)
-        raise typer.Exit(int(ExitCode.INCONCLUSIVE))
-    console.print("no regression")
-
-
-def _show_deltas(deltas: list[Delta], run_a: str, run_b: str) -> None:
-    from qexplore.report.write import format_value as f
-
-    t = Table(box=None, header_style="bold")
-    for c in ("variant", "what", run_a, run_b, "change %", "", "note"):
-        t.add_column(c)
-    for d in deltas:
-        mark = ("[red]REGRESSION[/]" if d.regression else
-                "[yellow]inconclusive[/]" if d.inconclusive else "")
-        t.add_row(d.variant, d.what, f(d.a), f(d.b), f(d.change_pct), mark, d.note)
-    console.print(t)
-
-
-def history(
-    recipe: Annotated[str | None, typer.Option(help="Only runs of this recipe name.")] = None,
-    variant: Annotated[str | None, typer.Option(help="Only this variant.")] = None,
-    store: StoreOpt = None,
-    html: Annotated[Path, typer.Option(help="Where to write the trend report.")] = Path(
-        "reports/history.html"),
-) -> None:
-    """A table of stored runs (accuracy and speed at the target users) and a trend report."""
-    from qexplore.report.history import history_frame, write_history
-    from qexplore.report.write import format_value
-    from qexplore.results.history import history as points_of
-    from qexplore.results.store import Store, store_path
-
-    with Store.existing(store or store_path()) as s:
-        points = points_of(s, recipe, variant)
-    df = history_frame(points)
-    t = Table(box=None, header_style="bold")
-    for c in df.columns:
-        t.add_column(c)
-    for row in df.itertuples(index=False):
-        t.add_row(*[format_value(v) for v in row])
-    console.print(t)
-    console.print(f"trend report: {write_history(points, html, recipe or '')}")
-
-
 def register(app: typer.Typer) -> None:
-    for command in (sweep, report, recommend, compare, history):
+    for command in (sweep, report, recommend):
         app.command()(command)

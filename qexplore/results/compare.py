@@ -15,8 +15,11 @@ from dataclasses import dataclass, replace
 
 from qexplore.evaluate.run import paired_comparisons
 from qexplore.loadtest.metrics import LevelSummary
-from qexplore.results.run import StoredRun, StoredVariant
+from qexplore.results.run import StoredRun, StoredVariant, load_run
 from qexplore.results.speed import compare_speed
+from qexplore.results.store import Store
+
+LAST_GOOD = "LAST_GOOD"  # as the reference: the last run of the recipe whose gate passed
 
 
 @dataclass(frozen=True)
@@ -117,3 +120,45 @@ def _figure_delta(name: str, where: str, column: str, figure: str, sa: LevelSumm
         and c.lo < 1 - margin  # slower, and the noise reaches past the limit
     return Delta(name, f"{where}: {column}", x, y, _pct(x, y), bad, f"{limit}; {c.describe()}",
                  unsure)
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A nightly gate: ``run`` against ``reference`` (None: no earlier run of its recipe passed
+    a gate, so ``run`` becomes the first reference if it completed)."""
+
+    run: StoredRun
+    reference: StoredRun | None
+    deltas: list[Delta]
+
+    @property
+    def regressions(self) -> list[Delta]:
+        return [d for d in self.deltas if d.regression]
+
+    @property
+    def inconclusive(self) -> list[Delta]:
+        return [d for d in self.deltas if d.inconclusive]
+
+    @property
+    def outcome(self) -> str:
+        """'regression', 'inconclusive', 'pass'; without a reference 'first' (a complete run,
+        now the reference) or 'failed' (a variant failed: not a reference)."""
+        if self.reference is None:
+            return "first" if self.run.status == "complete" else "failed"
+        return ("regression" if self.regressions else "inconclusive" if self.inconclusive
+                else "pass")
+
+
+def gate(store: Store, reference: str, run: str, th: Thresholds = Thresholds()) -> Gate:
+    """Compare ``run`` with ``reference`` (a run id or ``LAST_GOOD``) and record the outcome
+    in the store, where the next ``LAST_GOOD`` finds it."""
+    b = load_run(store, run)
+    if reference == LAST_GOOD:
+        found = store.last_good(b.recipe_name, run)
+        a = load_run(store, found) if found else None
+    else:
+        a = load_run(store, reference)
+    g = Gate(b, a, compare_runs(a, b, th) if a else [])
+    store.record_gate(run, a.run_id if a else None, g.outcome, len(g.regressions),
+                      len(g.inconclusive))
+    return g

@@ -65,7 +65,16 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("005_variant_node", """
         ALTER TABLE variants ADD COLUMN node TEXT;
     """),
+    # Each nightly gate's outcome (`compare`): what `compare LAST_GOOD` reads, so a nightly job
+    # keeps no bookkeeping of its own. reference '' is a first run, taken as the reference.
+    ("006_gates", """
+        CREATE TABLE gates (
+            run_id TEXT NOT NULL, reference TEXT NOT NULL, outcome TEXT NOT NULL,
+            regressions INTEGER NOT NULL, inconclusive INTEGER NOT NULL, recorded_at REAL NOT NULL,
+            PRIMARY KEY (run_id, reference));
+    """),
 ]
+GOOD = ("pass", "first")  # gate outcomes that make a run a reference for the next
 
 
 def store_path(recipe_store: str | None = None) -> Path:
@@ -165,6 +174,33 @@ class Store:
         rows = self.db.execute("SELECT run_id, recipe_name, status, started_at, ended_at FROM runs "
                                "ORDER BY started_at")
         return [dict(r) for r in rows]
+
+    # ----------------------------------------------------------------- gates
+    def record_gate(self, run_id: str, reference: str | None, outcome: str, regressions: int,
+                    inconclusive: int) -> None:
+        """``run_id``'s gate against ``reference`` (None: a first run, no reference)."""
+        with self.tx() as db:
+            db.execute("INSERT OR REPLACE INTO gates VALUES (?, ?, ?, ?, ?, ?)",
+                       (run_id, reference or "", outcome, regressions, inconclusive, time.time()))
+
+    def gate(self, run_id: str) -> dict[str, Any] | None:
+        """The latest gate recorded for ``run_id``, if any."""
+        row = self.db.execute("SELECT * FROM gates WHERE run_id = ? ORDER BY recorded_at DESC "
+                              "LIMIT 1", (run_id,)).fetchone()
+        return dict(row) if row else None
+
+    def last_good(self, recipe_name: str, before: str) -> str | None:
+        """The latest run of ``recipe_name`` started before run ``before`` whose latest gate
+        passed (or made it the first reference)."""
+        since = self.run(before)["started_at"]
+        rows = self.db.execute("SELECT run_id FROM runs WHERE recipe_name = ? AND started_at < ? "
+                               "AND run_id != ? ORDER BY started_at DESC",
+                               (recipe_name, since, before))
+        for (run_id,) in rows:
+            g = self.gate(run_id)
+            if g and g["outcome"] in GOOD:
+                return str(run_id)
+        return None
 
     # -------------------------------------------------------------- variants
     def upsert_variant(self, run_id: str, variant: str, scheme: str, position: int, **fields: Any

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,65 @@ def test_speed_changes_are_judged_by_their_intervals(tmp_path: Path, tps: float,
     r = compare(tmp_path, "a", "b")
     assert r.returncode == code, r.stdout
     assert says in r.stdout
+
+
+def test_last_good_follows_the_gates_recorded_in_the_store(tmp_path: Path) -> None:
+    """A nightly job's sequence: the first complete run becomes the reference; each night is
+    compared with the latest earlier run whose gate passed, so a regressed night never is."""
+    with Store(tmp_path / "s.db") as store:
+        for run, correct, tps in (("n1", 90, 100.0), ("n2", 90, 100.0), ("n3", 60, 80.0),
+                                  ("n4", 90, 100.0)):
+            add_run(store, tmp_path, run, correct=correct, tps=tps, spread=0.02)
+    first = compare(tmp_path, "LAST_GOOD", "n1")
+    assert first.returncode == 0, first.stdout
+    assert "n1 is now the reference" in first.stdout
+    second = compare(tmp_path, "LAST_GOOD", "n2")
+    assert second.returncode == 0 and "no regression (n2 against n1)" in second.stdout
+    third = compare(tmp_path, "LAST_GOOD", "n3")
+    assert third.returncode == 1 and "int4 (demo_add_mc/acc)" in third.stdout
+    fourth = compare(tmp_path, "LAST_GOOD", "n4")  # against n2: n3 failed its gate
+    assert fourth.returncode == 0 and "no regression (n4 against n2)" in fourth.stdout
+    again = compare(tmp_path, "LAST_GOOD", "n3")  # n3 is still judged against n2, not n4
+    assert again.returncode == 1 and "n2" in again.stdout.splitlines()[0]
+
+
+def test_a_first_run_with_a_failed_variant_is_not_taken_as_the_reference(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as store:
+        add_run(store, tmp_path, "n1", correct=90, tps=100.0)
+        store.set_run_status("n1", "partial")
+    r = compare(tmp_path, "LAST_GOOD", "n1", "--junit", str(tmp_path / "gate.xml"))
+    assert r.returncode == 1
+    assert "not a reference" in r.stdout
+    failure = ET.parse(tmp_path / "gate.xml").getroot().find("testsuite/testcase/failure")
+    assert failure is not None and "n1 is partial" in failure.get("message", "")
+
+
+def test_the_junit_file_names_each_failing_variant_and_figure(runs: Path) -> None:
+    r = compare(runs, "good", "bad", "--junit", str(runs / "out" / "gate.xml"))
+    assert r.returncode == 1
+    suite = ET.parse(runs / "out" / "gate.xml").getroot().find("testsuite")
+    assert suite is not None
+    cases = suite.findall("testcase")
+    # one variant: accuracy (1 metric) + 4 figures at its one level
+    assert len(cases) == int(suite.get("tests", "")) == 5
+    failed = {c.get("name"): c.find("failure") for c in cases if c.find("failure") is not None}
+    # 30 docs lost; output tok/s 100 → 80; slowest-1 % user tok/s 20 in both: not slower
+    assert set(failed) == {"demo_add_mc/acc", "short@4 users: output_tps"}
+    assert int(suite.get("failures", "")) == len(failed)
+    assert all(c.get("classname") == "int4" for c in cases)
+    acc = failed["demo_add_mc/acc"]
+    assert acc is not None and acc.get("message") == "int4 demo_add_mc/acc: 0.900 → 0.600 (-33.3 %)"
+    assert "p=1.86e-09" in (acc.text or "")
+
+
+def test_an_inconclusive_figure_is_a_junit_error(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as store:
+        add_run(store, tmp_path, "a", correct=None, tps=100.0, spread=0.30)
+        add_run(store, tmp_path, "b", correct=None, tps=85.0, spread=0.30)
+    r = compare(tmp_path, "a", "b", "--junit", str(tmp_path / "gate.xml"))
+    assert r.returncode == 5
+    suite = ET.parse(tmp_path / "gate.xml").getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == "0" and suite.get("errors") == "1"
+    error = suite.find("testcase/error")
+    assert error is not None and error.get("type") == "inconclusive"
+    assert "short@4 users: output_tps" in error.get("message", "")

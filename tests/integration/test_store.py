@@ -32,7 +32,7 @@ def test_migrations_are_recorded_once(tmp_path: Path) -> None:
     Store(tmp_path / "s.db").close()
     store = Store(tmp_path / "s.db")  # opening again applies nothing new
     assert store.migrations() == ["001_initial", "002_level_status", "003_level_trials",
-                                  "004_variant_estimate", "005_variant_node"]
+                                  "004_variant_estimate", "005_variant_node", "006_gates"]
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -45,7 +45,7 @@ def test_a_store_of_the_first_schema_is_migrated_in_place(tmp_path: Path) -> Non
     db.close()
     with Store(tmp_path / "s.db") as store:
         assert store.migrations() == ["001_initial", "002_level_status", "003_level_trials",
-                                      "004_variant_estimate", "005_variant_node"]
+                                      "004_variant_estimate", "005_variant_node", "006_gates"]
         assert [r["status"] for r in store.levels("r")] == ["ok"]
         store.upsert_variant("r", "v", "baseline", 0, node={"host": "h", "executor": "ray"})
         assert store.variants("r")[0]["node"] == {"host": "h", "executor": "ray"}

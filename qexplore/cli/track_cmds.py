@@ -1,0 +1,121 @@
+"""Nightly tracking: ``compare`` (the gate), ``history`` (the trend report), ``export`` and
+``import`` (runs between stores). Each parses its flags, calls one core function and renders."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from qexplore.cli.options import StoreOpt
+from qexplore.errors import ExitCode
+
+if TYPE_CHECKING:
+    from qexplore.results.compare import Delta, Gate
+
+console = Console(width=None if sys.stdout.isatty() else 160)
+
+
+def compare(
+    run_a: Annotated[str, typer.Argument(help="The reference run (e.g. last good night), or "
+                                         "LAST_GOOD: the latest earlier run of RUN_B's recipe "
+                                         "whose gate passed.")],
+    run_b: Annotated[str, typer.Argument(help="The run to check.")],
+    max_throughput_drop: Annotated[float, typer.Option(help="Regression if output or slowest-1% "
+                                                       "user tok/s drops more than this, %.")] = 10.0,
+    max_latency_rise: Annotated[float, typer.Option(help="Regression if TTFT p99 rises more than "
+                                                    "this, %.")] = 25.0,
+    allow_missing: Annotated[bool, typer.Option(help="Pass levels and evaluations of RUN_A that "
+                                                "RUN_B lacks (reported either way).")] = False,
+    junit: Annotated[Path | None, typer.Option(help="Also write the gate as JUnit XML here: one "
+                                               "test case per variant × figure.")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Compare two runs per variant; exit 1 on a regression (significant accuracy drop, a
+    significant speed/latency change beyond the thresholds, more failed requests, or a level or
+    evaluation missing from RUN_B), 5 when the noise hides whether there is one — so a nightly
+    job can gate on it. The outcome is recorded in the store for RUN_B (what LAST_GOOD reads);
+    with LAST_GOOD and no earlier good run, a complete RUN_B becomes the first reference."""
+    from qexplore.report.junit import write_junit
+    from qexplore.results.compare import Thresholds, gate
+    from qexplore.results.store import Store, store_path
+
+    with Store.existing(store or store_path()) as s:
+        g = gate(s, run_a, run_b, Thresholds(max_throughput_drop, max_latency_rise, allow_missing))
+    if junit:
+        console.print(f"JUnit XML: {write_junit(g, junit)}", highlight=False)
+    _show_gate(g)
+    code = {"regression": ExitCode.PARTIAL, "failed": ExitCode.PARTIAL,
+            "inconclusive": ExitCode.INCONCLUSIVE}.get(g.outcome)
+    if code is not None:
+        raise typer.Exit(int(code))
+
+
+def _show_gate(g: Gate) -> None:
+    run = g.run.run_id
+    if g.reference is None:
+        console.print(f"no earlier run of recipe '{g.run.recipe_name}' passed a gate: " + (
+            f"{run} is now the reference" if g.outcome == "first" else
+            f"[red]{run} is {g.run.status}[/] (a variant failed), so it is not a reference"),
+            highlight=False)
+        return
+    _show_deltas(g.deltas, g.reference.run_id, run)
+    if g.regressions:
+        names = sorted({f"{d.variant} ({d.what})" for d in g.regressions})
+        console.print(f"[red]{len(g.regressions)} regression(s):[/] {', '.join(names)}",
+                      highlight=False)
+    elif g.inconclusive:
+        names = sorted({f"{d.variant} ({d.what})" for d in g.inconclusive})
+        console.print(f"[yellow]inconclusive:[/] the noise is larger than the limit for "
+                      f"{', '.join(names)} (the levels' intervals plus the recipe's spread between "
+                      "server sessions); more trials narrow the first, a quieter machine the "
+                      "second", highlight=False)
+    else:
+        console.print(f"no regression ({run} against {g.reference.run_id})", highlight=False)
+
+
+def _show_deltas(deltas: list[Delta], run_a: str, run_b: str) -> None:
+    from qexplore.report.write import format_value as f
+
+    t = Table(box=None, header_style="bold")
+    for c in ("variant", "what", run_a, run_b, "change %", "", "note"):
+        t.add_column(c)
+    for d in deltas:
+        mark = ("[red]REGRESSION[/]" if d.regression else
+                "[yellow]inconclusive[/]" if d.inconclusive else "")
+        t.add_row(d.variant, d.what, f(d.a), f(d.b), f(d.change_pct), mark, d.note)
+    console.print(t)
+
+
+def history(
+    recipe: Annotated[str | None, typer.Option(help="Only runs of this recipe name.")] = None,
+    variant: Annotated[str | None, typer.Option(help="Only this variant.")] = None,
+    store: StoreOpt = None,
+    html: Annotated[Path, typer.Option(help="Where to write the trend report.")] = Path(
+        "reports/history.html"),
+) -> None:
+    """A table of stored runs (accuracy and speed at the target users) and a trend report."""
+    from qexplore.report.history import history_frame, write_history
+    from qexplore.report.write import format_value
+    from qexplore.results.history import history as points_of
+    from qexplore.results.store import Store, store_path
+
+    with Store.existing(store or store_path()) as s:
+        points = points_of(s, recipe, variant)
+    df = history_frame(points)
+    t = Table(box=None, header_style="bold")
+    for c in df.columns:
+        t.add_column(c)
+    for row in df.itertuples(index=False):
+        t.add_row(*[format_value(v) for v in row])
+    console.print(t)
+    console.print(f"trend report: {write_history(points, html, recipe or '')}")
+
+
+def register(app: typer.Typer) -> None:
+    for command in (compare, history):
+        app.command()(command)

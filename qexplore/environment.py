@@ -41,6 +41,12 @@ class Hardware:
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
+    def line(self) -> str:
+        """One line for reports: CPU (ISA), cores, RAM, GPUs."""
+        gpus = ", ".join(g.name for g in self.gpus) or "no GPU"
+        isa = f" ({self.cpu_isa})" if self.cpu_isa else ""
+        return f"{self.cpu}{isa}, {self.cores} cores, {self.ram_gb} GiB RAM, {gpus}"
+
 
 def hardware() -> Hardware:
     """The CPU (with its ISA features), RAM and NVIDIA GPUs of this machine."""

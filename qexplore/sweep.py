@@ -190,7 +190,7 @@ def _open_run(store: Store, recipe: Recipe, opts: SweepOptions) -> tuple[str, bo
     if latest and not (opts.force or opts.new_run):
         return latest["run_id"], True
     run_id = f"{recipe.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    store.create_run(run_id, recipe.name, h, recipe.model_dump(mode="json"), provenance())
+    store.create_run(run_id, recipe.name, h, recipe.model_dump(mode="json"), provenance(recipe))
     return run_id, False
 
 

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
+from datetime import time as dtime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -94,26 +96,35 @@ def _show_deltas(deltas: list[Delta], run_a: str, run_b: str) -> None:
 def history(
     recipe: Annotated[str | None, typer.Option(help="Only runs of this recipe name.")] = None,
     variant: Annotated[str | None, typer.Option(help="Only this variant.")] = None,
+    since: Annotated[datetime | None, typer.Option(help="Only runs started on or after this "
+                                                   "date (YYYY-MM-DD[THH:MM:SS]).")] = None,
+    until: Annotated[datetime | None, typer.Option(help="Only runs started on or before this "
+                                                   "(a date alone: its end of day).")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the HTML trend "
+                                         "report.")] = Path("reports/history.html"),
     store: StoreOpt = None,
-    html: Annotated[Path, typer.Option(help="Where to write the trend report.")] = Path(
-        "reports/history.html"),
 ) -> None:
-    """A table of stored runs (accuracy and speed at the target users) and a trend report."""
+    """The runs of a recipe over time: a table (accuracy and speed at the target users, what
+    regressed against the run before) and a self-contained HTML trend report with each figure's
+    95 % interval, regressions marked and what changed between runs (versions, model, recipe,
+    hardware)."""
     from qexplore.report.history import history_frame, write_history
     from qexplore.report.write import format_value
-    from qexplore.results.history import history as points_of
+    from qexplore.results.history import history as history_of
     from qexplore.results.store import Store, store_path
 
+    if until is not None and until.time() == dtime():
+        until = datetime.combine(until.date(), dtime.max)
     with Store.existing(store or store_path()) as s:
-        points = points_of(s, recipe, variant)
-    df = history_frame(points)
+        h = history_of(s, recipe, variant, since, until)
+    df = history_frame(h)
     t = Table(box=None, header_style="bold")
     for c in df.columns:
         t.add_column(c)
     for row in df.itertuples(index=False):
         t.add_row(*[format_value(v) for v in row])
     console.print(t)
-    console.print(f"trend report: {write_history(points, html, recipe or '')}")
+    console.print(f"trend report: {write_history(h, output, recipe or '')}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -28,12 +28,14 @@ _METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.S)
 class Series:
     """One line: ``(x, y)`` points, and optionally a band ``(lo, hi)`` per point, in the
     points' x order (a confidence interval). A series ``bound_of`` another is drawn dashed,
-    without markers, in that series' colour (its roofline bound)."""
+    without markers, in that series' colour (its roofline bound). ``marks`` are points drawn
+    as a red cross on top (regressions)."""
 
     name: str
     points: Sequence[tuple[float, float]]
     band: Sequence[tuple[float, float]] | None = None
     bound_of: str | None = None
+    marks: Sequence[tuple[float, float]] = ()
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,10 @@ def line_chart(title: str, series: Sequence[Series], x_label: str, y_label: str,
             if s.band:
                 ax.fill_between([x for x, _ in pts], [lo for lo, _ in s.band],
                                 [hi for _, hi in s.band], color=line.get_color(), alpha=0.2)
+        marked = [xy for s in drawn for xy in s.marks]
+        if marked:
+            ax.scatter([x for x, _ in marked], [y for _, y in marked], marker="x", s=90,
+                       linewidths=2.5, color="#c00", zorder=5, label="regression")
         for b in bounds:
             ax.axhline(b.y, color="#444", linestyle="--", linewidth=1, label=b.label)
         if log_x or (log_x is None and min(xs) > 0 and max(xs) / min(xs) >= 8):

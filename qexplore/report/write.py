@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from qexplore.environment import Hardware
 from qexplore.loadtest.metrics import LevelSummary
 from qexplore.report import charts as charts_
 from qexplore.report.charts import Bound, Series
@@ -75,17 +74,9 @@ def provenance_lines(run: StoredRun) -> list[str]:
         f"run {run.run_id} · recipe {run.recipe_name} · status {run.status}",
         f"qexplore {p.qexplore} · vLLM {v.get('vllm')} · llm-compressor {v.get('llmcompressor')}"
         f" · lm-eval {v.get('lm_eval')} · torch {v.get('torch')} · transformers {v.get('transformers')}",
-        f"hardware: {hardware_line(p.hardware)}",
+        f"hardware: {p.hardware.line() if p.hardware else 'not recorded'}",
         f"git {p.git_sha or 'unknown'} · started {p.created_at}",
     ]
-
-
-def hardware_line(hw: Hardware | None) -> str:
-    if hw is None:
-        return "not recorded"
-    gpus = ", ".join(g.name for g in hw.gpus) or "no GPU"
-    isa = f" ({hw.cpu_isa})" if hw.cpu_isa else ""
-    return f"{hw.cpu}{isa}, {hw.cores} cores, {hw.ram_gb} GiB RAM, {gpus}"
 
 
 WITH_INTERVAL = (*SPEED_FIGURES, "speed_ratio")

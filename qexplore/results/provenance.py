@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 from qexplore import __version__
 from qexplore.environment import core_versions, hardware, serve_versions
+from qexplore.quantize.cache import model_digest
 from qexplore.recipes.schema import Recipe
 
 
@@ -32,13 +34,35 @@ def git_sha() -> str | None:
         return None
 
 
-def provenance() -> dict[str, Any]:
+def model_revision(location: str) -> str | None:
+    """Which weights a model location holds: a local folder's content digest (memoised, so
+    cheap once a build has read it), a hub model's cached snapshot commit; None if neither is
+    on this machine."""
+    if Path(location).is_dir():
+        return model_digest(location)[:12]
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(location, "config.json")
+    except (ImportError, ValueError, OSError):  # not a hub id, or no cache: nothing to tell
+        return None
+    return Path(found).parent.name[:12] if isinstance(found, str) else None
+
+
+def provenance(recipe: Recipe | None = None) -> dict[str, Any]:
+    """Versions, hardware, git SHA and time; with ``recipe``, its model's location and
+    revision (what ``history`` shows as changed between runs)."""
     serve = serve_versions() or {}
+    model = None
+    if recipe is not None:
+        location = recipe.resolved.model
+        model = {"path": location, "revision": model_revision(location)}
     return {
         "qexplore": __version__,
         "versions": {**core_versions(), "vllm": serve.get("vllm"),
                      "serve_torch": serve.get("torch"), "serve_transformers": serve.get("transformers")},
         "hardware": hardware().as_dict(),
         "git_sha": git_sha(),
+        "model": model,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

@@ -120,6 +120,7 @@ class Provenance(BaseModel):
     versions: dict[str, str | None] = {}
     hardware: Hardware | None = None
     git_sha: str | None = None
+    model: dict[str, str | None] | None = None  # location and revision (runs since 2026-11)
     created_at: str | None = None
 
 

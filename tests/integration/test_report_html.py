@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,13 +12,11 @@ import pytest
 from qexplore.report.write import write_reports
 from qexplore.results.run import load_run
 from qexplore.results.store import Store
+from qexplore.testing import browser
 from qexplore.testing import stored_runs as stored
 
 pytestmark = pytest.mark.integration
 EVIL = "<script>alert(1)</script>"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--enable-logging=stderr", "--v=0"]
 
 
 def synthetic_run(tmp: Path) -> tuple[Store, str]:
@@ -55,22 +52,15 @@ def test_user_strings_are_escaped(report: Path) -> None:
     assert urls <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}  # namespaces only
 
 
-@pytest.mark.skipif(not shutil.which("chromium"), reason="Debian chromium: make test installs it")
+@pytest.mark.skipif(not browser.available(), reason="Debian chromium: make test installs it")
 def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> None:
-    shot = report.with_name("report.png")
-    r = subprocess.run(["chromium", *FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
-                        f"--screenshot={shot}", "--window-size=1280,2400", report.as_uri()],
-                       capture_output=True, text=True, timeout=120)
-    assert shot.exists() and shot.stat().st_size > 10_000, r.stderr[-2000:]
-    console = [line for line in r.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
-    assert console == []
-    dom = subprocess.run(["chromium", *FLAGS, f"--user-data-dir={tmp_path / 'profile2'}",
-                          "--dump-dom", report.as_uri()], capture_output=True, text=True,
-                         timeout=120).stdout
-    assert "<svg" in dom and "<script" not in dom
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom  # shown as text
-    Path("reports").mkdir(exist_ok=True)
-    shutil.copy(shot, Path("reports") / "test-report-screenshot.png")  # for a person to look at
+    page = browser.render(report, tmp_path)
+    assert page.screenshot.exists() and page.screenshot.stat().st_size > 10_000, page.log
+    assert page.console == []
+    assert "<svg" in page.dom and "<script" not in page.dom
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.dom  # shown as text
+    Path("reports").mkdir(exist_ok=True)  # for a person to look at
+    shutil.copy(page.screenshot, Path("reports") / "test-report-screenshot.png")
 
 
 def test_results_json_carries_intervals_and_verdicts(tmp_path: Path) -> None:

@@ -15,3 +15,7 @@ VariantOpt = Annotated[
 ]
 StoreOpt = Annotated[Path | None, typer.Option(help="Results database [default: QEXPLORE_STORE, "
                                                "the recipe's output.store, reports/qexplore.db].")]
+MlflowOpt = Annotated[str | None, typer.Option(
+    "--mlflow", metavar="URI", help="Also log the run to this MLflow tracking server: a parent "
+    "run, a child per variant (metrics per level, verdicts, reports); logging again updates, "
+    "never duplicates. Needs the mlflow extra.", show_default=False)]

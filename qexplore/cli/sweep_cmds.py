@@ -11,10 +11,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from qexplore.cli.options import RecipeArg, StoreOpt
+from qexplore.cli.options import MlflowOpt, RecipeArg, StoreOpt
 from qexplore.errors import ExitCode
 
 if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
     from qexplore.recipes.schema import Recipe
     from qexplore.report.write import Written
     from qexplore.results.pareto import Recommendation
@@ -48,6 +50,7 @@ def sweep(
         help="Run the variants as tasks on a Ray cluster, in parallel as its nodes allow "
         "(ADDRESS: its head's host:port; alone: the cluster this machine belongs to). "
         "Overrides the recipe's executor section.")] = None,
+    mlflow: MlflowOpt = None,
 ) -> None:
     """Build, serve, load-test and evaluate every variant; then the Pareto table and reports.
 
@@ -65,6 +68,7 @@ def sweep(
     if dry_run:
         _show_dry_run(plan_run(r, opts), r)
         return
+    client = _tracker(mlflow)  # checked before any work
     try:
         result = run_sweep(r, opts, ConsoleObserver(console))
     except KeyboardInterrupt:
@@ -77,6 +81,8 @@ def sweep(
         console.print(_where_table(result.where))
     if result.report:
         _show_report(result.report)
+        if client is not None:
+            _log(client, _load(result.store, result.run_id)[0], result.report)
     if result.failed:
         console.print(f"[red]failed variants: {', '.join(result.failed)}[/] (the rest are recorded)")
         raise typer.Exit(int(ExitCode.PARTIAL))
@@ -160,15 +166,36 @@ def _load(path: Path | None, *run_ids: str) -> list[StoredRun]:
     return load_runs(path or store_path(), *run_ids)
 
 
+def _tracker(uri: str | None) -> MlflowClient | None:
+    from qexplore.report.tracker import connect
+
+    return connect(uri) if uri else None
+
+
+def _log(client: MlflowClient, run: StoredRun, written: Written) -> None:
+    from qexplore.report.tracker import log_run
+
+    logged = log_run(client, run, written)
+    console.print(f"MLflow: experiment {logged.experiment}, run {logged.parent} with "
+                  f"{len(logged.children)} variant run(s) "
+                  f"({'created' if logged.created else 'updated'})", highlight=False)
+
+
 def report(
     run: Annotated[str, typer.Argument(help="Run id (see the sweep's output).")],
     store: StoreOpt = None,
     output: Annotated[Path | None, typer.Option(help="Folder [default: reports/RUN].")] = None,
+    mlflow: MlflowOpt = None,
 ) -> None:
-    """Rebuild every report of a stored run from the store alone."""
+    """Rebuild every report of a stored run from the store alone (and log it to MLflow)."""
     from qexplore.report.write import write_reports
 
-    _show_report(write_reports(_load(store, run)[0], output or Path("reports") / run))
+    client = _tracker(mlflow)
+    stored = _load(store, run)[0]
+    written = write_reports(stored, output or Path("reports") / run)
+    _show_report(written)
+    if client is not None:
+        _log(client, stored, written)
 
 
 def recommend(

@@ -104,6 +104,7 @@ class StoredLevel(BaseModel):
     summary: LevelSummary
     raw_path: str | None = None
     status: str = "ok"  # 'interrupted': its server died under it; kept, never judged
+    recorded_at: float | None = None
 
     @property
     def measured(self) -> bool:

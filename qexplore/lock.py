@@ -29,12 +29,14 @@ def holder_id() -> str:
 
 
 @contextlib.contextmanager
-def lease(path: Path, stale_s: float = STALE_S, on_wait: Callable[[str], None] | None = None
-          ) -> Iterator[None]:
+def lease(path: Path, stale_s: float = STALE_S, on_wait: Callable[[str], None] | None = None,
+          wait_s: float | None = None) -> Iterator[None]:
     """Hold the lease at ``path`` for the ``with`` block, waiting for another holder to end
-    (``on_wait`` is told who, once)."""
+    (``on_wait`` is told who, once); after ``wait_s`` seconds (None: no limit) TimeoutError,
+    with the holder."""
     me = holder_id()
     told = False
+    deadline = None if wait_s is None else time.monotonic() + wait_s
     while not _try_create(path, me):
         holder = _read(path)
         if holder is not None and (_age(path) > stale_s or _dead_here(holder)):
@@ -43,6 +45,8 @@ def lease(path: Path, stale_s: float = STALE_S, on_wait: Callable[[str], None] |
         if on_wait and not told and holder:
             on_wait(holder)
             told = True
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(holder or "unknown")
         time.sleep(POLL_S)
     stop = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(path, me, stale_s / 6, stop), daemon=True)

@@ -18,6 +18,7 @@ from qexplore.errors import ExitCode
 
 if TYPE_CHECKING:
     from qexplore.results.compare import Delta, Gate
+    from qexplore.results.transfer import Moved
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 
@@ -127,6 +128,47 @@ def history(
     console.print(f"trend report: {write_history(h, output, recipe or '')}", highlight=False)
 
 
+def export(
+    runs: Annotated[list[str], typer.Argument(help="Run ids to export.", show_default=False)],
+    to: Annotated[Path, typer.Option("--to", help="Folder to write (created; a store of its own "
+                                     "and each run's files).", show_default=False)],
+    store: StoreOpt = None,
+) -> None:
+    """Copy runs, with their raw records, evaluation files and reports, into a folder that
+    `qexplore import` adds to another store (build checkpoints stay: they are rebuilt)."""
+    from qexplore.results.store import Store, store_path
+    from qexplore.results.transfer import export_runs
+
+    with Store.existing(store or store_path()) as s:
+        moved = export_runs(s, runs, to)
+    _show_moved(moved, f"exported to {to}")
+
+
+def import_(
+    folder: Annotated[Path, typer.Argument(help="A folder written by `qexplore export`.",
+                                           show_default=False)],
+    store: StoreOpt = None,
+    reports: Annotated[Path, typer.Option(help="Where the runs' files go (a folder per run).")
+                       ] = Path("reports"),
+) -> None:
+    """Add the runs exported to FOLDER to this store (runs it already has are skipped), their
+    files under --reports."""
+    from qexplore.results.store import Store, store_path
+    from qexplore.results.transfer import import_runs
+
+    with Store(store or store_path()) as s:
+        moved = import_runs(s, folder, reports)
+    _show_moved(moved, f"imported into {store or store_path()}")
+
+
+def _show_moved(moved: Moved, where: str) -> None:
+    console.print(f"{len(moved.runs)} run(s) {where}: {', '.join(moved.runs) or 'none'} "
+                  f"({moved.files} file path(s) moved)", highlight=False)
+    if moved.skipped:
+        console.print(f"already there, skipped: {', '.join(moved.skipped)}", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
-    for command in (compare, history):
+    for command in (compare, history, export):
         app.command()(command)
+    app.command("import")(import_)

@@ -1,23 +1,35 @@
-"""The results store: SQLite in WAL mode, changed only through named forward-only migrations.
+"""The results store: SQLite, changed only through named forward-only migrations.
 
 Rows are written in short transactions as soon as something is measured, so a killed sweep
 loses at most the request in flight. Every run row carries its provenance (versions, hardware,
 git SHA, the resolved recipe) so a record describes itself.
+
+On a local disk the store runs in WAL mode (readers never wait for the sweep writing). On a
+network filesystem (NFS, SMB, sshfs, Ceph, Lustre…, or wherever ``QEXPLORE_STORE_SHARED=1``)
+WAL cannot work — its index is shared memory, which other machines do not see — and the locks
+SQLite relies on are not dependable, so the store is used by **one machine at a time**: it runs
+with a rollback journal, and each process holds the store's lease file (``<db>.lease``, made
+with O_EXCL and kept fresh; see ``qexplore.lock``) while the store is open. Another machine
+waits up to ``QEXPLORE_STORE_WAIT`` seconds (default 60) and then stops, naming the holder; a
+holder that died is taken over after 5 minutes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from qexplore.errors import RecipeError, StoreError
+from qexplore.errors import HardwareError, RecipeError, StoreError
+from qexplore.lock import lease
 from qexplore.registry import suggest
 
 SCHEMA_VERSION = 4
@@ -75,6 +87,78 @@ MIGRATIONS: list[tuple[str, str]] = [
     """),
 ]
 GOOD = ("pass", "first")  # gate outcomes that make a run a reference for the next
+TABLES = ("runs", "variants", "levels", "level_trials", "gates")  # every table a run has rows in
+
+
+NETWORK_FS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "sshfs", "9p", "ceph",
+              "fuse.ceph", "lustre", "glusterfs", "fuse.glusterfs", "gpfs", "beegfs", "afs",
+              "fuse.s3fs", "fuse.gcsfuse", "fuse.juicefs", "fuse.rclone"}
+
+
+def filesystem(path: Path, mounts: str | None = None) -> str:
+    """The type of the filesystem holding ``path`` (the longest mount point above it in
+    ``/proc/mounts``, or in ``mounts``); '' if unknown."""
+    if mounts is None:
+        try:
+            mounts = Path("/proc/mounts").read_text()
+        except OSError:
+            return ""
+    target, best, kind = str(path.resolve()), -1, ""
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) > best:
+            best, kind = len(point), fields[2]
+    return kind
+
+
+def shared_reason(path: Path) -> str | None:
+    """Why the store at ``path`` is used one machine at a time, or None (a local disk)."""
+    forced = os.environ.get("QEXPLORE_STORE_SHARED", "").lower()
+    if forced in ("1", "true", "yes"):
+        return "QEXPLORE_STORE_SHARED=1"
+    if forced in ("0", "false", "no"):
+        return None
+    kind = filesystem(path.parent)
+    return f"on a network filesystem ({kind})" if kind in NETWORK_FS else None
+
+
+class _Leases:
+    """The shared stores' leases this process holds, each once however many Store objects
+    have it open (a sweep opens its store again inside itself)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.held: dict[Path, tuple[int, contextlib.ExitStack]] = {}
+
+    def take(self, path: Path, why: str) -> None:
+        with self.lock:
+            count, stack = self.held.get(path, (0, contextlib.ExitStack()))
+            if count == 0:
+                wait = float(os.environ.get("QEXPLORE_STORE_WAIT", "60"))
+                try:
+                    stack.enter_context(lease(path, wait_s=wait))
+                except TimeoutError as e:
+                    raise HardwareError(
+                        f"the results store {path.with_suffix('')} is in use by {e.args[0]} "
+                        f"(it is {why}: one machine at a time); waited {wait:g} s — try again "
+                        "when that run ends, or sweep into a local store and "
+                        "`qexplore export`/`import` the runs") from None
+            self.held[path] = (count + 1, stack)
+
+    def give(self, path: Path) -> None:
+        with self.lock:
+            count, stack = self.held.pop(path)
+            if count > 1:
+                self.held[path] = (count - 1, stack)
+            else:
+                stack.close()
+
+
+_LEASES = _Leases()
 
 
 def store_path(recipe_store: str | None = None) -> Path:
@@ -88,18 +172,24 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.shared = shared_reason(path)
+        self._lease = path.with_name(path.name + ".lease")
+        if self.shared:
+            _LEASES.take(self._lease, self.shared)
         # Switching a new database to WAL does not wait for other openers (it fails at once
         # with "database is locked"), so opening and migrating are serialised by a file lock.
-        with open(path.with_name(path.name + ".lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
+        try:
+            with open(path.with_name(path.name + ".lock"), "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
                 self.db = sqlite3.connect(path, timeout=60, isolation_level=None)
                 self.db.row_factory = sqlite3.Row
                 self.db.execute("PRAGMA busy_timeout=60000")
-                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute(f"PRAGMA journal_mode={'DELETE' if self.shared else 'WAL'}")
                 self._migrate()
-            except sqlite3.Error as e:
-                raise StoreError(f"cannot open the results store {path}: {e}") from None
+        except (sqlite3.Error, OSError) as e:
+            if self.shared:
+                _LEASES.give(self._lease)
+            raise StoreError(f"cannot open the results store {path}: {e}") from None
 
     @classmethod
     def existing(cls, path: Path) -> Store:
@@ -110,6 +200,9 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+        if self.shared:
+            _LEASES.give(self._lease)
+            self.shared = None  # given back once
 
     def __enter__(self) -> Store:
         return self
@@ -252,6 +345,25 @@ class Store:
         args = (run_id, variant) if variant else (run_id,)
         rows = self.db.execute(sql + " ORDER BY variant, workload, rate, concurrency", args)
         return [_decode(r, ("summary",)) for r in rows]
+
+    # ------------------------------------------------------- whole records
+    def rows(self, table: str, run_id: str) -> list[dict[str, Any]]:
+        """A run's rows of ``table`` as stored (JSON columns left encoded): what moves a run
+        to another store."""
+        if table not in TABLES:
+            raise StoreError(f"no table {table}")
+        return [dict(r) for r in self.db.execute(f"SELECT * FROM {table} WHERE run_id = ?",
+                                                 (run_id,))]
+
+    def insert_rows(self, rows: dict[str, list[dict[str, Any]]]) -> None:
+        """Rows of several tables (as :meth:`rows` gives them) added in one transaction."""
+        with self.tx() as db:
+            for table, records in rows.items():
+                if table not in TABLES:
+                    raise StoreError(f"no table {table}")
+                for r in records:
+                    db.execute(f"INSERT INTO {table} ({', '.join(r)}) "
+                               f"VALUES ({', '.join('?' * len(r))})", tuple(r.values()))
 
     def frame(self, table: str, run_id: str | None = None) -> Any:
         """A table as a pandas DataFrame (JSON columns decoded), optionally for one run."""

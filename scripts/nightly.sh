@@ -1,27 +1,48 @@
 #!/usr/bin/env bash
-# Nightly tracking: measure a recipe again into a new run, then gate on `qexplore compare`
-# against the last good run. Exit codes: 0 no regression; 1 regression or a failed variant;
-# 2 bad recipe; 3 environment problem; 4 a stage failed outright; 5 inconclusive (noise).
+# Nightly tracking: measure a recipe again into a new run, gate it against the last run of the
+# recipe whose gate passed (the store keeps the gates: no bookkeeping here), write the files a
+# CI job publishes, and exit with the gate's code.
 #
-#   scripts/nightly.sh recipes/llama31-8b-rtx3090.yaml
+#   scripts/nightly.sh RECIPE [OUT_DIR]        (OUT_DIR default: reports/nightly)
 #
-# Keeps the id of the last good run in reports/<recipe>.last-good (commit or cache it in CI).
+# Writes OUT_DIR/gate.xml (JUnit: a test case per variant × figure), OUT_DIR/history.html (the
+# recipe's trend report), OUT_DIR/sweep.log; the run's own reports go where the recipe says
+# (output.dir/<run id>/report.html). QEXPLORE_MLFLOW=URI also logs each night to MLflow;
+# QEXPLORE_STORE picks the results store (as for every command).
+#
+# Exit codes: 0 no regression (the first night: its run becomes the reference); 1 a regression
+# or a failed variant; 2 bad recipe; 3 environment problem; 4 a stage failed outright;
+# 5 inconclusive (the noise is larger than the limits: neither pass nor fail).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-recipe=${1:?usage: scripts/nightly.sh RECIPE}
-name=$(basename "$recipe" .yaml)
-last_good=reports/$name.last-good
+recipe=${1:?usage: scripts/nightly.sh RECIPE [OUT_DIR]}
+out=${2:-reports/nightly}
 q=.venv/bin/qexplore
+mlflow=()
+if [[ -n ${QEXPLORE_MLFLOW:-} ]]; then mlflow=(--mlflow "$QEXPLORE_MLFLOW"); fi
 
 make -s setup
-out=$($q sweep "$recipe" --new-run | tee /dev/stderr)
-run=$(printf '%s\n' "$out" | sed -n 's/^run \([^ ]*\) .*/\1/p' | tail -1)
-[[ -n $run ]] || { echo "nightly: the sweep recorded no run" >&2; exit 4; }
-
-if [[ -f $last_good ]]; then
-  # exits 1 on a regression (the job fails here), 5 when the noise hides whether there is one
-  # (the job fails too, and the last good run stays the reference)
-  $q compare "$(cat "$last_good")" "$run"
+mkdir -p "$out"
+rm -f "$out/gate.xml"
+set +e
+$q sweep "$recipe" --new-run "${mlflow[@]}" 2>&1 | tee "$out/sweep.log"
+swept=${PIPESTATUS[0]}
+set -e
+# "run <id> recorded in <store>": the new run, and the store it is in (the recipe may name one)
+run=$(sed -n 's/^run \([^ ]*\) recorded in .*/\1/p' "$out/sweep.log" | tail -1)
+store=$(sed -n 's/^run [^ ]* recorded in \(.*\)$/\1/p' "$out/sweep.log" | tail -1)
+if [[ -z $run ]]; then
+  echo "nightly: the sweep recorded no run (exit $swept)" >&2
+  exit $(( swept == 0 ? 4 : swept ))
 fi
-echo "$run" > "$last_good"
-echo "nightly: $run is the new last good run"
+
+set +e
+$q compare LAST_GOOD "$run" --junit "$out/gate.xml" --store "$store"
+gated=$?
+set -e
+$q history --recipe "${run%-*-*}" --store "$store" --output "$out/history.html"
+if (( gated == 0 && swept != 0 )); then
+  echo "nightly: no regression against the last good run, but the sweep exited $swept" >&2
+  exit "$swept"
+fi
+exit "$gated"

@@ -76,7 +76,7 @@ def sweep(
                       "command again to resume.")
         raise typer.Exit(int(ExitCode.PARTIAL)) from None
     console.print(f"run {result.run_id} {'resumed' if result.resumed else 'recorded'} in "
-                  f"{result.store}")
+                  f"{result.store}", soft_wrap=True, highlight=False)  # one line: scripts read it
     if any(w.get("executor") == "ray" for w in result.where.values()):
         console.print(_where_table(result.where))
     if result.report:

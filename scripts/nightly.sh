@@ -21,11 +21,11 @@ q=.venv/bin/qexplore
 mlflow=()
 if [[ -n ${QEXPLORE_MLFLOW:-} ]]; then mlflow=(--mlflow "$QEXPLORE_MLFLOW"); fi
 
-make -s setup
+make -s setup || { echo "nightly: make setup failed" >&2; exit 3; }
 mkdir -p "$out"
 rm -f "$out/gate.xml"
 set +e
-$q sweep "$recipe" --new-run "${mlflow[@]}" 2>&1 | tee "$out/sweep.log"
+$q sweep "$recipe" --new-run ${mlflow[@]+"${mlflow[@]}"} 2>&1 | tee "$out/sweep.log"
 swept=${PIPESTATUS[0]}
 set -e
 # "run <id> recorded in <store>": the new run, and the store it is in (the recipe may name one)
@@ -40,7 +40,8 @@ set +e
 $q compare LAST_GOOD "$run" --junit "$out/gate.xml" --store "$store"
 gated=$?
 set -e
-$q history --recipe "${run%-*-*}" --store "$store" --output "$out/history.html"
+$q history --recipe "${run%-*-*}" --store "$store" --output "$out/history.html" \
+  || echo "nightly: the trend report failed (the gate's result stands)" >&2
 if (( gated == 0 && swept != 0 )); then
   echo "nightly: no regression against the last good run, but the sweep exited $swept" >&2
   exit "$swept"

@@ -81,10 +81,11 @@ def sweep(
         console.print(_where_table(result.where))
     if result.report:
         _show_report(result.report)
-        if client is not None:
-            _log(client, _load(result.store, result.run_id)[0], result.report)
     if result.failed:
         console.print(f"[red]failed variants: {', '.join(result.failed)}[/] (the rest are recorded)")
+    if client is not None and result.report:
+        _log(client, _load(result.store, result.run_id)[0], result.report)
+    if result.failed:
         raise typer.Exit(int(ExitCode.PARTIAL))
 
 

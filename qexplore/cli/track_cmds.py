@@ -41,8 +41,9 @@ def compare(
     """Compare two runs per variant; exit 1 on a regression (significant accuracy drop, a
     significant speed/latency change beyond the thresholds, more failed requests, or a level or
     evaluation missing from RUN_B), 5 when the noise hides whether there is one — so a nightly
-    job can gate on it. The outcome is recorded in the store for RUN_B (what LAST_GOOD reads);
-    with LAST_GOOD and no earlier good run, a complete RUN_B becomes the first reference."""
+    job can gate on it; 1 also when RUN_B is not complete (a variant failed). With LAST_GOOD
+    the outcome is recorded in the store (what the next LAST_GOOD reads), and with no earlier
+    good run a complete RUN_B becomes the first reference."""
     from qexplore.report.junit import write_junit
     from qexplore.results.compare import Thresholds, gate
     from qexplore.results.store import Store, store_path
@@ -52,10 +53,8 @@ def compare(
     if junit:
         console.print(f"JUnit XML: {write_junit(g, junit)}", highlight=False)
     _show_gate(g)
-    code = {"regression": ExitCode.PARTIAL, "failed": ExitCode.PARTIAL,
-            "inconclusive": ExitCode.INCONCLUSIVE}.get(g.outcome)
-    if code is not None:
-        raise typer.Exit(int(code))
+    if g.exit_code != ExitCode.OK:
+        raise typer.Exit(int(g.exit_code))
 
 
 def _show_gate(g: Gate) -> None:
@@ -63,10 +62,13 @@ def _show_gate(g: Gate) -> None:
     if g.reference is None:
         console.print(f"no earlier run of recipe '{g.run.recipe_name}' passed a gate: " + (
             f"{run} is now the reference" if g.outcome == "first" else
-            f"[red]{run} is {g.run.status}[/] (a variant failed), so it is not a reference"),
-            highlight=False)
+            f"[red]{run} is {g.run.status}[/], so it is not a reference"), highlight=False)
         return
     _show_deltas(g.deltas, g.reference.run_id, run)
+    if g.outcome == "failed":
+        console.print(f"[red]{run} is {g.run.status}[/] (failed: "
+                      f"{', '.join(v.name for v in g.run.variants if not v.ok) or 'none'})",
+                      highlight=False)
     if g.regressions:
         names = sorted({f"{d.variant} ({d.what})" for d in g.regressions})
         console.print(f"[red]{len(g.regressions)} regression(s):[/] {', '.join(names)}",
@@ -135,13 +137,17 @@ def export(
     store: StoreOpt = None,
 ) -> None:
     """Copy runs, with their raw records, evaluation files and reports, into a folder that
-    `qexplore import` adds to another store (build checkpoints stay: they are rebuilt)."""
+    `qexplore import` adds to another store (build checkpoints stay: they are rebuilt). Run it
+    in the folder the sweep ran in (its records name files relative to it); exit 1 if a file
+    they name is not found (the rest is exported)."""
     from qexplore.results.store import Store, store_path
     from qexplore.results.transfer import export_runs
 
     with Store.existing(store or store_path()) as s:
         moved = export_runs(s, runs, to)
     _show_moved(moved, f"exported to {to}")
+    if moved.missing:
+        raise typer.Exit(int(ExitCode.PARTIAL))
 
 
 def import_(
@@ -166,6 +172,10 @@ def _show_moved(moved: Moved, where: str) -> None:
                   f"({moved.files} file path(s) moved)", highlight=False)
     if moved.skipped:
         console.print(f"already there, skipped: {', '.join(moved.skipped)}", highlight=False)
+    if moved.missing:
+        console.print(f"[yellow]not found, left out[/] ({len(moved.missing)}; a relative path is "
+                      f"read from the folder the sweep ran in): {', '.join(moved.missing[:5])}"
+                      + (" …" if len(moved.missing) > 5 else ""), highlight=False)
 
 
 def register(app: typer.Typer) -> None:

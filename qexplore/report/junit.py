@@ -32,7 +32,6 @@ def write_junit(g: Gate, path: Path) -> Path:
     the run itself failed."""
     ref = g.reference.run_id if g.reference else "none"
     suite = ET.Element("testsuite", name=f"qexplore compare {ref} → {g.run.run_id}",
-                       tests=str(max(len(g.deltas), 1)), failures=str(len(g.regressions)),
                        errors=str(len(g.inconclusive)), skipped="0", time="0")
     props = ET.SubElement(suite, "properties")
     for name, value in (("recipe", g.run.recipe_name), ("reference", ref),
@@ -40,15 +39,17 @@ def write_junit(g: Gate, path: Path) -> Path:
         ET.SubElement(props, "property", name=name, value=value)
     for d in g.deltas:
         _case(suite, d)
-    if g.reference is None:
-        case = ET.SubElement(suite, "testcase", classname=g.run.recipe_name,
-                             name="first run: no earlier run passed a gate", time="0")
-        if g.outcome == "failed":
-            suite.set("failures", "1")
-            ET.SubElement(case, "failure", type="failed", message=(
-                f"{g.run.run_id} is {g.run.status}: a variant failed, so it is not a reference"))
-        else:
-            ET.SubElement(case, "system-out").text = f"{g.run.run_id} is now the reference"
+    case = ET.SubElement(suite, "testcase", classname=g.run.recipe_name, name="run complete",
+                         time="0")
+    failed = [v.name for v in g.run.variants if not v.ok]
+    if g.run.status != "complete":
+        ET.SubElement(case, "failure", type="failed", message=(
+            f"{g.run.run_id} is {g.run.status}; failed variants: {', '.join(failed) or 'none'}"))
+    elif g.reference is None:
+        ET.SubElement(case, "system-out").text = (
+            f"no earlier run passed a gate: {g.run.run_id} is now the reference")
+    suite.set("tests", str(len(suite.findall("testcase"))))
+    suite.set("failures", str(len(suite.findall("testcase/failure"))))
     root = ET.Element("testsuites", name="qexplore")
     root.append(suite)
     ET.indent(root)

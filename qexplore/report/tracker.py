@@ -74,6 +74,8 @@ def connect(uri: str) -> MlflowClient:
 
 @dataclass(frozen=True)
 class Logged:
+    """Where a run was logged: its experiment, parent run and a child run per variant."""
+
     experiment: str
     parent: str  # MLflow run ids
     children: dict[str, str]  # by variant
@@ -180,8 +182,7 @@ def _log_variant(client: MlflowClient, child: str, run: StoredRun, v: StoredVari
             "accuracy_verdict": row.accuracy_verdict, "pareto": row.pareto,
             "recommended": recommended, "at_users": row.at_users}
     for k, value in tags.items():
-        client.set_tag(child, f"qexplore.{k}", "" if value is None else str(value).lower()
-                       if isinstance(value, bool) else str(value))
+        client.set_tag(child, f"qexplore.{k}", _tag(value))
     raws = {Path(lv.raw_path).parent for lv in run.levels
             if lv.variant == v.name and lv.raw_path and Path(lv.raw_path).exists()}
     for folder in sorted(raws):
@@ -231,6 +232,13 @@ def _latest_record(run: StoredRun) -> int:
     times += [v.eval.raw_path.stat().st_mtime for v in run.variants
               if v.eval and v.eval.raw_path.exists()]
     return int(max([run.started_at, *times]) * 1000)
+
+
+def _tag(value: object) -> str:
+    """A tag's text: booleans as 'true'/'false', None as ''."""
+    if value is None:
+        return ""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _safe(name: str) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from qexplore.errors import ExitCode
 from qexplore.evaluate.run import paired_comparisons
 from qexplore.loadtest.metrics import LevelSummary
 from qexplore.results.run import StoredRun, StoredVariant, load_run
@@ -93,7 +94,7 @@ def _speed(name: str, a: StoredRun, b: StoredRun, th: Thresholds) -> list[Delta]
 
 def _level_deltas(name: str, k: tuple[str, int, float | None], sa: LevelSummary,
                   sb: LevelSummary, th: Thresholds) -> list[Delta]:
-    where = f"{k[0]}@{k[1]} users"
+    where = f"{k[0]}@{k[1]} users" + (f" at {k[2]:g} req/s" if k[2] else "")
     drop = th.max_throughput_drop_pct / 100
     rise = 1 - 1 / (1 + th.max_latency_rise_pct / 100)  # a 25 % rise is a 0.8 speed ratio
     out = [_figure_delta(name, where, column, figure, sa, sb, margin, limit, th.session_spread)
@@ -124,8 +125,8 @@ def _figure_delta(name: str, where: str, column: str, figure: str, sa: LevelSumm
 
 @dataclass(frozen=True)
 class Gate:
-    """A nightly gate: ``run`` against ``reference`` (None: no earlier run of its recipe passed
-    a gate, so ``run`` becomes the first reference if it completed)."""
+    """A nightly gate: ``run`` against ``reference`` (None: no earlier good run of its recipe,
+    so ``run`` becomes the first reference if it completed)."""
 
     run: StoredRun
     reference: StoredRun | None
@@ -141,17 +142,27 @@ class Gate:
 
     @property
     def outcome(self) -> str:
-        """'regression', 'inconclusive', 'pass'; without a reference 'first' (a complete run,
-        now the reference) or 'failed' (a variant failed: not a reference)."""
-        if self.reference is None:
-            return "first" if self.run.status == "complete" else "failed"
-        return ("regression" if self.regressions else "inconclusive" if self.inconclusive
-                else "pass")
+        """'regression' (a figure regressed); 'failed' (the run is not complete: a variant
+        failed, or it was interrupted); 'inconclusive'; else 'pass', or 'first' when there is
+        no reference. Only 'pass' and 'first' make the run a reference (``store.GOOD``)."""
+        if self.regressions:
+            return "regression"
+        if self.run.status != "complete":
+            return "failed"
+        if self.inconclusive:
+            return "inconclusive"
+        return "first" if self.reference is None else "pass"
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return {"regression": ExitCode.PARTIAL, "failed": ExitCode.PARTIAL,
+                "inconclusive": ExitCode.INCONCLUSIVE}.get(self.outcome, ExitCode.OK)
 
 
 def gate(store: Store, reference: str, run: str, th: Thresholds = Thresholds()) -> Gate:
-    """Compare ``run`` with ``reference`` (a run id or ``LAST_GOOD``) and record the outcome
-    in the store, where the next ``LAST_GOOD`` finds it."""
+    """Compare ``run`` with ``reference``: a run id, or ``LAST_GOOD`` — then the outcome is
+    recorded in the store, where the next ``LAST_GOOD`` finds it (a comparison with a named
+    run, someone looking into a change, leaves the nightly's references alone)."""
     b = load_run(store, run)
     if reference == LAST_GOOD:
         found = store.last_good(b.recipe_name, run)
@@ -159,6 +170,7 @@ def gate(store: Store, reference: str, run: str, th: Thresholds = Thresholds()) 
     else:
         a = load_run(store, reference)
     g = Gate(b, a, compare_runs(a, b, th) if a else [])
-    store.record_gate(run, a.run_id if a else None, g.outcome, len(g.regressions),
-                      len(g.inconclusive))
+    if reference == LAST_GOOD:
+        store.record_gate(run, a.run_id if a else None, g.outcome, len(g.regressions),
+                          len(g.inconclusive))
     return g

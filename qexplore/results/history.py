@@ -58,6 +58,8 @@ class RunEntry:
 
 @dataclass(frozen=True)
 class History:
+    """The runs that passed the filters, a row per (run, variant), and every figure."""
+
     runs: list[RunEntry]
     points: list[HistoryPoint]  # one per (run, variant): the table's rows
     figures: list[Figure]

@@ -16,21 +16,20 @@ holder that died is taken over after 5 minutes.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import json
 import os
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from qexplore.errors import HardwareError, RecipeError, StoreError
-from qexplore.lock import lease
+from qexplore.errors import RecipeError, StoreError
+from qexplore.lock import still_held
 from qexplore.registry import suggest
+from qexplore.results.shared import LEASES, shared_reason
 
 SCHEMA_VERSION = 4
 DEFAULT_PATH = Path("reports") / "qexplore.db"
@@ -90,77 +89,6 @@ GOOD = ("pass", "first")  # gate outcomes that make a run a reference for the ne
 TABLES = ("runs", "variants", "levels", "level_trials", "gates")  # every table a run has rows in
 
 
-NETWORK_FS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "sshfs", "9p", "ceph",
-              "fuse.ceph", "lustre", "glusterfs", "fuse.glusterfs", "gpfs", "beegfs", "afs",
-              "fuse.s3fs", "fuse.gcsfuse", "fuse.juicefs", "fuse.rclone"}
-
-
-def filesystem(path: Path, mounts: str | None = None) -> str:
-    """The type of the filesystem holding ``path`` (the longest mount point above it in
-    ``/proc/mounts``, or in ``mounts``); '' if unknown."""
-    if mounts is None:
-        try:
-            mounts = Path("/proc/mounts").read_text()
-        except OSError:
-            return ""
-    target, best, kind = str(path.resolve()), -1, ""
-    for line in mounts.splitlines():
-        fields = line.split()
-        if len(fields) < 3:
-            continue
-        point = fields[1].replace("\\040", " ")
-        inside = target == point or target.startswith(point.rstrip("/") + "/")
-        if inside and len(point) > best:
-            best, kind = len(point), fields[2]
-    return kind
-
-
-def shared_reason(path: Path) -> str | None:
-    """Why the store at ``path`` is used one machine at a time, or None (a local disk)."""
-    forced = os.environ.get("QEXPLORE_STORE_SHARED", "").lower()
-    if forced in ("1", "true", "yes"):
-        return "QEXPLORE_STORE_SHARED=1"
-    if forced in ("0", "false", "no"):
-        return None
-    kind = filesystem(path.parent)
-    return f"on a network filesystem ({kind})" if kind in NETWORK_FS else None
-
-
-class _Leases:
-    """The shared stores' leases this process holds, each once however many Store objects
-    have it open (a sweep opens its store again inside itself)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.held: dict[Path, tuple[int, contextlib.ExitStack]] = {}
-
-    def take(self, path: Path, why: str) -> None:
-        with self.lock:
-            count, stack = self.held.get(path, (0, contextlib.ExitStack()))
-            if count == 0:
-                wait = float(os.environ.get("QEXPLORE_STORE_WAIT", "60"))
-                try:
-                    stack.enter_context(lease(path, wait_s=wait))
-                except TimeoutError as e:
-                    raise HardwareError(
-                        f"the results store {path.with_suffix('')} is in use by {e.args[0]} "
-                        f"(it is {why}: one machine at a time); waited {wait:g} s — try again "
-                        "when that run ends, or sweep into a local store and "
-                        "`qexplore export`/`import` the runs") from None
-            self.held[path] = (count + 1, stack)
-
-    def give(self, path: Path) -> None:
-        with self.lock:
-            count, stack = self.held.pop(path)
-            if count > 1:
-                self.held[path] = (count - 1, stack)
-            else:
-                stack.close()
-
-
-_LEASES = _Leases()
-
-
 def store_path(recipe_store: str | None = None) -> Path:
     """``QEXPLORE_STORE``, else the recipe's ``output.store``, else ``reports/qexplore.db``."""
     return Path(os.environ.get("QEXPLORE_STORE") or recipe_store or DEFAULT_PATH)
@@ -173,9 +101,13 @@ class Store:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.shared = shared_reason(path)
-        self._lease = path.with_name(path.name + ".lease")
-        if self.shared:
-            _LEASES.take(self._lease, self.shared)
+        self._lease = path.with_name(path.name + ".lease").resolve()
+        try:
+            if self.shared:
+                LEASES.take(self._lease, self.shared)
+        except OSError as e:
+            raise StoreError(f"cannot take the shared results store's lease {self._lease}: {e}"
+                             ) from None
         # Switching a new database to WAL does not wait for other openers (it fails at once
         # with "database is locked"), so opening and migrating are serialised by a file lock.
         try:
@@ -188,7 +120,7 @@ class Store:
                 self._migrate()
         except (sqlite3.Error, OSError) as e:
             if self.shared:
-                _LEASES.give(self._lease)
+                LEASES.give(self._lease)
             raise StoreError(f"cannot open the results store {path}: {e}") from None
 
     @classmethod
@@ -201,7 +133,7 @@ class Store:
     def close(self) -> None:
         self.db.close()
         if self.shared:
-            _LEASES.give(self._lease)
+            LEASES.give(self._lease)
             self.shared = None  # given back once
 
     def __enter__(self) -> Store:
@@ -212,7 +144,12 @@ class Store:
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (taken at once, so concurrent writers queue, not fail)."""
+        """One write transaction (taken at once, so concurrent writers queue, not fail). On a
+        shared store, only while this process still holds its lease: one that went stale (a
+        network outage of minutes) and was taken over by another machine writes no more."""
+        if self.shared and not still_held(self._lease):
+            raise StoreError(f"lost the lease of the shared results store {self.path} (not "
+                             f"refreshed for 5 minutes; another machine took it over)")
         try:
             self.db.execute("BEGIN IMMEDIATE")
             yield self.db
@@ -284,15 +221,17 @@ class Store:
 
     def last_good(self, recipe_name: str, before: str) -> str | None:
         """The latest run of ``recipe_name`` started before run ``before`` whose latest gate
-        passed (or made it the first reference)."""
+        passed (or made it the first reference). A recipe none of whose runs was ever gated
+        (runs stored before gates were recorded) takes its latest earlier complete run."""
         since = self.run(before)["started_at"]
-        rows = self.db.execute("SELECT run_id FROM runs WHERE recipe_name = ? AND started_at < ? "
-                               "AND run_id != ? ORDER BY started_at DESC",
-                               (recipe_name, since, before))
-        for (run_id,) in rows:
-            g = self.gate(run_id)
-            if g and g["outcome"] in GOOD:
-                return str(run_id)
+        rows = [dict(r) for r in self.db.execute(
+            "SELECT run_id, status FROM runs WHERE recipe_name = ? AND started_at < ? "
+            "AND run_id != ? ORDER BY started_at DESC", (recipe_name, since, before))]
+        gates = {r["run_id"]: g for r in rows if (g := self.gate(r["run_id"]))}
+        for r in rows:
+            g = gates.get(r["run_id"])
+            if (g["outcome"] in GOOD) if g else (not gates and r["status"] == "complete"):
+                return str(r["run_id"])
         return None
 
     # -------------------------------------------------------------- variants
@@ -356,14 +295,26 @@ class Store:
                                                  (run_id,))]
 
     def insert_rows(self, rows: dict[str, list[dict[str, Any]]]) -> None:
-        """Rows of several tables (as :meth:`rows` gives them) added in one transaction."""
-        with self.tx() as db:
-            for table, records in rows.items():
-                if table not in TABLES:
-                    raise StoreError(f"no table {table}")
-                for r in records:
-                    db.execute(f"INSERT INTO {table} ({', '.join(r)}) "
-                               f"VALUES ({', '.join('?' * len(r))})", tuple(r.values()))
+        """Rows of several tables (as :meth:`rows` gives them) added in one transaction; a
+        column this store does not have is refused."""
+        try:
+            with self.tx() as db:
+                for table, records in rows.items():
+                    if table not in TABLES:
+                        raise StoreError(f"no table {table}")
+                    have = {c[1] for c in db.execute(f"PRAGMA table_info({table})")}
+                    for r in records:
+                        unknown = set(r) - have
+                        if unknown:
+                            raise StoreError(f"{table} has no column {', '.join(sorted(unknown))} "
+                                             "here (a store of a newer qexplore?)")
+                        db.execute(f"INSERT INTO {table} ({', '.join(map(_quoted, r))}) "
+                                   f"VALUES ({', '.join('?' * len(r))})", tuple(r.values()))
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot add rows to {self.path}: {e}") from None
+
+    def has_run(self, run_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is not None
 
     def frame(self, table: str, run_id: str | None = None) -> Any:
         """A table as a pandas DataFrame (JSON columns decoded), optionally for one run."""
@@ -375,6 +326,10 @@ class Store:
         rows = self.db.execute(sql, (run_id,) if run_id else ())
         return pd.DataFrame([_decode(r, ("provenance", "recipe", *VARIANT_JSON, "summary"))
                              for r in rows])
+
+
+def _quoted(column: str) -> str:
+    return '"' + column.replace('"', '""') + '"'
 
 
 def _decode(row: sqlite3.Row, json_cols: tuple[str, ...]) -> dict[str, Any]:

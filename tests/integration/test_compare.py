@@ -60,7 +60,8 @@ def test_a_significant_accuracy_drop_and_a_slowdown_fail(runs: Path) -> None:
     assert r.returncode == 1
     assert "int4 (demo_add_mc/acc)" in r.stdout
     assert "int4 (short@4 users: output_tps)" in r.stdout
-    assert "worse (p=1.86e-09, mcnemar)" in r.stdout  # 30 discordant pairs, all lost: 2/2^30
+    # 30 discordant pairs, all lost: exact two-sided McNemar p = 2 × 0.5^30 = 1.86e-09
+    assert "worse (p=1.86e-09, mcnemar)" in r.stdout
 
 
 def test_an_unknown_run_id_is_bad_input_with_a_suggestion(runs: Path) -> None:
@@ -140,14 +141,14 @@ def test_the_junit_file_names_each_failing_variant_and_figure(runs: Path) -> Non
     assert r.returncode == 1
     suite = ET.parse(runs / "out" / "gate.xml").getroot().find("testsuite")
     assert suite is not None
-    cases = suite.findall("testcase")
-    # one variant: accuracy (1 metric) + 4 figures at its one level
-    assert len(cases) == int(suite.get("tests", "")) == 5
+    cases = suite.findall("testcase[@classname='int4']")
+    # one variant: accuracy (1 metric) + 4 figures at its one level; and "run complete"
+    assert len(cases) == 5 and int(suite.get("tests", "")) == 6
     failed = {c.get("name"): c.find("failure") for c in cases if c.find("failure") is not None}
     # 30 docs lost; output tok/s 100 → 80; slowest-1 % user tok/s 20 in both: not slower
     assert set(failed) == {"demo_add_mc/acc", "short@4 users: output_tps"}
     assert int(suite.get("failures", "")) == len(failed)
-    assert all(c.get("classname") == "int4" for c in cases)
+    assert suite.find("testcase[@name='run complete']/failure") is None
     acc = failed["demo_add_mc/acc"]
     assert acc is not None and acc.get("message") == "int4 demo_add_mc/acc: 0.900 → 0.600 (-33.3 %)"
     assert "p=1.86e-09" in (acc.text or "")
@@ -164,3 +165,31 @@ def test_an_inconclusive_figure_is_a_junit_error(tmp_path: Path) -> None:
     error = suite.find("testcase/error")
     assert error is not None and error.get("type") == "inconclusive"
     assert "short@4 users: output_tps" in error.get("message", "")
+
+
+def test_a_run_with_a_failed_variant_fails_the_gate_and_is_no_reference(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as store:
+        add_run(store, tmp_path, "n1", correct=90, tps=100.0, spread=0.02)
+        add_run(store, tmp_path, "n2", correct=90, tps=100.0, spread=0.02)
+        store.upsert_variant("n2", "int8", "W8A8", 1, status="failed", error="server died")
+        store.set_run_status("n2", "partial")
+        add_run(store, tmp_path, "n3", correct=90, tps=100.0, spread=0.02)
+    assert compare(tmp_path, "LAST_GOOD", "n1").returncode == 0
+    second = compare(tmp_path, "LAST_GOOD", "n2")  # int4 as before; the new int8 failed
+    assert second.returncode == 1 and "n2 is partial (failed: int8)" in second.stdout
+    third = compare(tmp_path, "LAST_GOOD", "n3")
+    assert third.returncode == 0 and "no regression (n3 against n1)" in third.stdout
+
+
+def test_only_the_nightly_gate_is_recorded(tmp_path: Path) -> None:
+    """A store from before gates were recorded takes its latest earlier complete run as the
+    reference; a comparison with a named run records nothing."""
+    with Store(tmp_path / "s.db") as store:
+        for run, correct in (("n1", 90), ("n2", 60), ("n3", 90)):
+            add_run(store, tmp_path, run, correct=correct, tps=100.0, spread=0.02)
+    assert compare(tmp_path, "n3", "n2").returncode == 1  # someone looking: not recorded
+    r = compare(tmp_path, "LAST_GOOD", "n2")  # no gates yet: n1, the complete run before
+    assert r.returncode == 1 and "n1" in r.stdout.splitlines()[0]
+    with Store(tmp_path / "s.db") as store:
+        assert store.gate("n3") is None
+        assert store.gate("n2") is not None and store.gate("n2")["outcome"] == "regression"  # type: ignore[index]

@@ -42,10 +42,11 @@ def add_level(store: Store, tmp: Path, variant: str, users: int) -> None:
 
 @pytest.fixture
 def store_path(tmp_path: Path) -> Path:
-    """Run r1: bf16 (90 of 100 docs right) and int8 (89), at 1 and 4 users."""
+    """Run r1: bf16 and int8 (90 of 100 docs right each; int8 1.5× as fast), at 1 and 4
+    users."""
     with Store(tmp_path / "s.db") as s:
         stored.add_run(s, "r1", stored.recipe(users=(1, 4, 16), target_users=4))
-        for i, (variant, correct) in enumerate((("bf16", 90), ("int8", 89))):
+        for i, (variant, correct) in enumerate((("bf16", 90), ("int8", 90))):
             s.upsert_variant("r1", variant, "baseline" if i == 0 else "W8A8", i, status="ok",
                              eval=stored.evaluation(tmp_path / "eval" / variant, "demo_add_mc",
                                                     correct))
@@ -89,11 +90,13 @@ def test_a_run_is_logged_once_and_updated_in_place(server: str, store_path: Path
     # per level, step = users: the stored figures (tok/s per user × users)
     assert steps(client, int8, "short.output_tps") == [(1, 15.0), (4, 60.0)]
     assert steps(client, int8, "short.output_tps_lo") == [(1, 15.0 * 0.95), (4, 60.0 * 0.95)]
-    assert int8.data.metrics["acc.demo_add_mc.acc"] == 0.89
-    assert int8.data.tags["qexplore.recommended"] in ("true", "false")
-    assert {c.data.tags["qexplore.recommended"] for c in children} == {"true", "false"}
-    assert parent.data.tags["qexplore.recommended"] in ("bf16", "int8")
-    assert bf16.data.tags["qexplore.pareto"] in ("true", "false")
+    assert int8.data.metrics["acc.demo_add_mc.acc"] == 0.9
+    # int8: as accurate, 1.5× the slowest-1 % user tok/s with ±5 % intervals: the one to deploy
+    assert parent.data.tags["qexplore.recommended"] == "int8"
+    assert (int8.data.tags["qexplore.recommended"], bf16.data.tags["qexplore.recommended"]) == (
+        "true", "false")
+    assert int8.data.tags["qexplore.speed_verdict"] == "faster"
+    assert int8.data.tags["qexplore.pareto"] == "true"
     assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {
         "report.html", "pareto.csv", "pareto.md", "results.json"}
     assert {a.path for a in client.list_artifacts(int8.info.run_id, "raw")} == {

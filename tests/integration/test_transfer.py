@@ -53,6 +53,10 @@ def test_a_run_moves_to_another_store_with_its_files(tmp_path: Path,
         add_run(s, "r1", {"bf16": 90, "int8": 80})
         add_run(s, "r2", {"bf16": 90})
         s.record_gate("r1", None, "first", 0, 0)
+    elsewhere = qexplore(tmp_path, "export", "r1", "--to", str(tmp_path / "wrong"),
+                         QEXPLORE_STORE=str(here / "reports" / "qexplore.db"))
+    assert elsewhere.returncode == 1  # the records' relative paths mean nothing from there
+    assert "not found, left out (6; a relative path is read from the folder" in elsewhere.stdout
     out = qexplore(here, "export", "r1", "--to", str(box))
     assert out.returncode == 0, out.stderr
     assert "1 run(s) exported to" in out.stdout
@@ -67,7 +71,8 @@ def test_a_run_moves_to_another_store_with_its_files(tmp_path: Path,
         run = load_run(s, "r1")
         trials = s.trials("r1", "int8")
     raws = [lv.raw_path for lv in run.levels] + [t["raw_path"] for t in trials]
-    assert raws and all(p and p.startswith("reports/r1/raw/") and Path(p).exists() for p in raws)
+    assert raws and all(p and p.startswith(f"{there}/reports/r1/raw/") and Path(p).exists()
+                        for p in raws)
     # the per-sample files came along: int8 lost 10 of bf16's 90 right answers, none gained
     assert run.comparisons["int8"]["demo_add_mc"]["acc"].verdict == "worse"
     rebuilt = qexplore(there, "report", "r1")
@@ -109,8 +114,10 @@ def test_a_shared_store_is_used_by_one_machine_at_a_time(tmp_path: Path,
         assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
         busy = qexplore(tmp_path, "history", **shared)
         assert busy.returncode == 3, busy.stderr
-        assert f"is in use by {socket.gethostname()}:{holder.pid}:" in busy.stderr
-        assert len(busy.stderr.strip().splitlines()) == 1
+        waiting, error = busy.stderr.strip().splitlines()  # told at once, then the error
+        holder_id = f"{socket.gethostname()}:{holder.pid}:"
+        assert waiting.startswith(f"the shared results store is in use by {holder_id}")
+        assert error.startswith(f"error: the results store {db} is in use by {holder_id}")
     finally:
         holder.kill()  # a holder that died on this machine is taken over at once
         holder.wait()

@@ -158,6 +158,6 @@ def test_three_nights_with_a_planted_regression(demo_server: VllmServer, trackin
     assert [m.step for m in client.get_metric_history(child.info.run_id, "short.output_tps")
             ] == [1, 4]
     assert child.data.metrics["acc.demo_add_mc.acc"] == 0.0
-    # the recipe's 2 levels in 3 trials each (the default), one parquet per trial
+    # the recipe's 2 levels in 3 trials each (the default), one parquet per trial (from 0)
     assert {a.path for a in client.list_artifacts(child.info.run_id, "raw")} == {
-        f"raw/short-c{users}-t{trial}.parquet" for users in (1, 4) for trial in (1, 2, 3)}
+        f"raw/short-c{users}-t{trial}.parquet" for users in (1, 4) for trial in (0, 1, 2)}

@@ -41,7 +41,7 @@ def loadtest(
     trials: Annotated[int, typer.Option(min=1, help="Trials per level, interleaved; with 2 or "
                                         "more, each figure gets a 95% confidence interval.")] = 1,
     warmup: Annotated[int | None, typer.Option(
-        min=0, help="Unmeasured requests before each level [default: one per user].")] = None,
+        min=0, help="Unmeasured requests before each level (default: one per user).")] = None,
     workload: Annotated[str, typer.Option(help="short | long | random | a JSONL file.")] = "short",
     api: Annotated[str | None, typer.Option(help="chat | completions (default: completions for "
                                             "random, chat otherwise).")] = None,

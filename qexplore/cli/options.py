@@ -13,8 +13,8 @@ VariantOpt = Annotated[
     typer.Option("--variant", "-v", help="Only this variant (repeat for several).",
                  show_default=False),
 ]
-StoreOpt = Annotated[Path | None, typer.Option(help="Results database [default: QEXPLORE_STORE, "
-                                               "the recipe's output.store, reports/qexplore.db].")]
+StoreOpt = Annotated[Path | None, typer.Option(help="Results database (default: QEXPLORE_STORE, "
+                                               "the recipe's output.store, reports/qexplore.db).")]
 MlflowOpt = Annotated[str | None, typer.Option(
     "--mlflow", metavar="URI", help="Also log the run to this MLflow tracking server: a parent "
     "run, a child per variant (metrics per level, verdicts, reports); logging again updates, "

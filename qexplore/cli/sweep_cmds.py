@@ -41,8 +41,8 @@ def sweep(
                                           "(nightly jobs).")] = False,
     dry_run: Annotated[bool, typer.Option(help="Show the plan the run would execute and what is "
                                           "already recorded; do nothing.")] = False,
-    output: Annotated[Path | None, typer.Option(help="Reports folder [default: the recipe's "
-                                                "output.dir].")] = None,
+    output: Annotated[Path | None, typer.Option(help="Reports folder (default: the recipe's "
+                                                "output.dir).")] = None,
     allow_unsupported: Annotated[bool, typer.Option(
         help="Run variants the target is not known to support (to see how they fail).")] = False,
     ray: Annotated[str | None, typer.Option(
@@ -185,7 +185,7 @@ def _log(client: MlflowClient, run: StoredRun, written: Written) -> None:
 def report(
     run: Annotated[str, typer.Argument(help="Run id (see the sweep's output).")],
     store: StoreOpt = None,
-    output: Annotated[Path | None, typer.Option(help="Folder [default: reports/RUN].")] = None,
+    output: Annotated[Path | None, typer.Option(help="Folder (default: reports/RUN).")] = None,
     mlflow: MlflowOpt = None,
 ) -> None:
     """Rebuild every report of a stored run from the store alone (and log it to MLflow)."""

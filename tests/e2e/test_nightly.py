@@ -17,7 +17,6 @@ import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,7 @@ from qexplore.results.run import load_run
 from qexplore.results.store import Store
 from qexplore.serve.manager import VllmServer
 from qexplore.testing import browser
-from qexplore.testing.tracking import QUIET, mlflow_server
+from qexplore.testing.tracking import QUIET
 
 pytestmark = pytest.mark.e2e
 QEXPLORE = [sys.executable, "-c", "from qexplore.cli.main import run; run()"]
@@ -45,12 +44,6 @@ slo: {{min_user_tps: 5, target_users: 4, session_spread_pct: 40}}  # see the doc
 output: {{dir: "{out}"}}
 """
 SLOWER = 0.3  # the planted regression: speed figures × this, every demo_add_mc answer wrong
-
-
-@pytest.fixture(scope="module")
-def tracking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with mlflow_server(tmp_path_factory.mktemp("mlflow")) as url:
-        yield url
 
 
 def env(tmp: Path, **extra: str) -> dict[str, str]:
@@ -94,8 +87,9 @@ def plant_regression(db: Path, run_id: str) -> None:
                              eval={**json.loads(ev.model_dump_json()), "tasks": tasks})
 
 
-def test_three_nights_with_a_planted_regression(demo_server: VllmServer, tracking: str,
+def test_three_nights_with_a_planted_regression(demo_server: VllmServer, mlflow_url: str,
                                                 tmp_path: Path) -> None:
+    tracking = mlflow_url
     (tmp_path / "recipe.yaml").write_text(RECIPE.format(url=demo_server.base_url,
                                                         out=tmp_path / "reports"))
     first = nightly(tmp_path, tracking)

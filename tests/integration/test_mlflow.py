@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -17,18 +16,12 @@ import pytest
 
 from qexplore.results.store import Store
 from qexplore.testing import stored_runs as stored
-from qexplore.testing.tracking import QUIET, mlflow_server
+from qexplore.testing.tracking import QUIET
 
 mlflow = pytest.importorskip("mlflow", reason="the mlflow extra: make setup installs it")
 pytestmark = pytest.mark.integration
 QEXPLORE = [sys.executable, "-c", "from qexplore.cli.main import run; run()"]
 TPS = {"bf16": 10.0, "int8": 15.0}  # per user, at every level
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with mlflow_server(tmp_path_factory.mktemp("mlflow")) as url:
-        yield url
 
 
 def add_level(store: Store, tmp: Path, variant: str, users: int) -> None:
@@ -77,7 +70,8 @@ def steps(client: mlflow.MlflowClient, run: mlflow.entities.Run, key: str) -> li
     return sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, key))
 
 
-def test_a_run_is_logged_once_and_updated_in_place(server: str, store_path: Path) -> None:
+def test_a_run_is_logged_once_and_updated_in_place(mlflow_url: str, store_path: Path) -> None:
+    server = mlflow_url
     first = report(store_path, server)
     assert first.returncode == 0, first.stderr
     assert "with 2 variant run(s) (created)" in first.stdout

@@ -60,8 +60,8 @@ def _chart(what: str, figures: list[Figure]) -> str:
     series = []
     for name, fs in by_variant.items():
         fs = sorted(fs, key=lambda f: f.index)
-        band = ([(f.lo, f.hi) for f in fs if f.lo is not None and f.hi is not None]
-                if all(f.lo is not None and f.hi is not None for f in fs) else None)
+        known = [(f.lo, f.hi) for f in fs if f.lo is not None and f.hi is not None]
+        band = known if len(known) == len(fs) else None  # a band only where every point has one
         series.append(Series(name, [(f.index, f.value) for f in fs], band,
                              marks=[(f.index, f.value) for f in fs if f.regression]))
     column = what.split(": ")[-1] if ": " in what else None  # speed figures are 'where: column'

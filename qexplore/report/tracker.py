@@ -195,7 +195,6 @@ def _metrics(run: StoredRun, v: StoredVariant, row: VariantRow
     """(key, value, timestamp in ms, step): per level (step = users), per task, the headline
     figures at the target users (step 0). A figure's timestamp is its record's: the same
     record logged again is the same point."""
-    started = int(run.started_at * 1000)
     for lv in run.levels:
         if lv.variant != v.name or not lv.measured:
             continue
@@ -214,8 +213,7 @@ def _metrics(run: StoredRun, v: StoredVariant, row: VariantRow
         if b.pct_of_bound is not None:
             yield f"{prefix}.pct_of_bound", b.pct_of_bound, ts, s.concurrency
     if v.eval is not None:
-        raw = v.eval.raw_path
-        ts = int(raw.stat().st_mtime * 1000) if raw.exists() else started
+        ts = int(_evaluated_at(run, v) * 1000)
         for task, metrics in v.eval.tasks.items():
             for metric, m in metrics.items():
                 if m.value is not None:
@@ -227,10 +225,15 @@ def _metrics(run: StoredRun, v: StoredVariant, row: VariantRow
             yield column, float(value), latest, 0
 
 
+def _evaluated_at(run: StoredRun, v: StoredVariant) -> float:
+    """When ``v``'s evaluation was written (its results file's time; else the run's start)."""
+    raw = v.eval.raw_path if v.eval else None
+    return raw.stat().st_mtime if raw is not None and raw.exists() else run.started_at
+
+
 def _latest_record(run: StoredRun) -> int:
     times = [lv.recorded_at or run.started_at for lv in run.levels]
-    times += [v.eval.raw_path.stat().st_mtime for v in run.variants
-              if v.eval and v.eval.raw_path.exists()]
+    times += [_evaluated_at(run, v) for v in run.variants if v.eval]
     return int(max([run.started_at, *times]) * 1000)
 
 

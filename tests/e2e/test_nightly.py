@@ -113,6 +113,11 @@ def test_three_nights_with_a_planted_regression(demo_server: VllmServer, mlflow_
         good = store.last_good("demo-nightly", runs[2])
     assert len(runs) == 3
     assert good == (runs[1] if second.returncode == 0 else runs[0])
+    with Store(tmp_path / "store.db") as store:  # what makes the planted drop detectable
+        ev = load_run(store, good or "").variants[0].eval
+    # every answer wrong is significant (exact McNemar) once ≥ 6 of the 10 were right:
+    # p = 2 × 0.5^6 = 0.031; the demo model answers nearly all (on either ISA's weights)
+    assert ev is not None and (ev.tasks["demo_add_mc"]["acc"].value or 0) >= 0.6, ev
     plant_regression(tmp_path / "store.db", runs[2])
 
     junit = tmp_path / "gate.xml"

@@ -186,7 +186,7 @@ class Measurement:
 
     def _loadtest(self, server: Server, w: Workload, plans: list[LevelPlan]) -> None:
         r = self.recipe.resolved
-        prompts = load_prompts(r.prompts[w.name], w.api, w.input_len, r.tokenizer, w.seed)
+        prompts = load_prompts(r.prompts(w.prompts), w.api, w.input_len, r.tokenizer, w.seed)
         target = Endpoint(server.base_url, self.variant.name, w.api, server.api_key)
         shape = RequestShape(prompts, w.max_tokens, w.ignore_eos, seed=w.seed)
 

@@ -130,7 +130,7 @@ def _variant_plan(recipe: Recipe, i: int, v: Variant, target: Target, base: str 
     if v.scheme == "baseline":
         return VariantPlan(i, v, sup, "original weights", served=_on_disk(recipe.resolved.model))
     if v.scheme == "prequantized":
-        checkpoint = recipe.resolved.checkpoints[v.name]
+        checkpoint = recipe.resolved.checkpoint(v.checkpoint)
         return VariantPlan(i, v, sup, "checkpoint", served=_on_disk(checkpoint))
     if base is None:
         return VariantPlan(i, v, sup, "to build (base model not on disk yet)")

@@ -97,7 +97,7 @@ def prompt_tokens(recipe: Recipe, w: Workload) -> int:
     """A workload's typical prompt length in tokens (exact for 'random')."""
     if w.prompts == "random":
         return w.input_len or 1
-    where = recipe.resolved.prompts.get(w.name, w.prompts)
+    where = recipe.resolved.prompts(w.prompts)
     path = PROMPTS_DIR / f"{where}.jsonl" if where in PROMPT_SETS else Path(where)
     try:
         lengths = [len(json.loads(line).get("prompt", "")) for line in

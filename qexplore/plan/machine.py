@@ -27,7 +27,8 @@ def check_machine(recipe: Recipe, gpus: list[Gpu] | None = None) -> None:
     if not target.is_cpu:
         _check_gpu(target, hardware().gpus if gpus is None else gpus)
     r = recipe.resolved
-    for model in (r.model, *r.checkpoints.values()):
+    checkpoints = [r.checkpoint(v.checkpoint) for v in recipe.variants if v.checkpoint]
+    for model in (r.model, *checkpoints):
         if not r.demo_model or model != r.model:
             check_model(model)
 

@@ -21,13 +21,13 @@ from qexplore import paths
 from qexplore.catalog.schemes import SCHEMES
 from qexplore.demo.model import ensure_demo_model
 from qexplore.environment import core_versions
-from qexplore.errors import QuantizeError
+from qexplore.errors import QuantizeError, RecipeError
 from qexplore.guard import run_logged
 from qexplore.lock import lease, still_held
 from qexplore.quantize.cache import digest, file_digest, model_digest
 from qexplore.quantize.checkpoint import checkpoint_stats
 from qexplore.quantize.worker import hub_offline, sampler
-from qexplore.recipes.schema import Recipe, Variant
+from qexplore.recipes.schema import Calibration, Recipe, Variant
 
 RECORD = "qexplore-build.json"
 OnLine = Callable[[str], None]
@@ -76,12 +76,21 @@ def build_inputs(recipe: Recipe, variant: Variant, base: str) -> dict[str, Any]:
     }
 
 
-def _calibration_inputs(recipe: Recipe, variant: Variant) -> dict[str, Any]:
+def _calibration(recipe: Recipe, variant: Variant) -> Calibration:
+    """The calibration data of a calibrated variant (the schema checks the recipe's own
+    variants; one it does not list is checked here)."""
     cal = recipe.calibration_for(variant)
-    assert cal is not None  # the schema requires it for calibrated schemes
+    if cal is None:
+        raise RecipeError(f"variant {variant.name}: scheme {variant.scheme} needs calibration "
+                          "data (the variant's or the recipe's 'calibration')")
+    return cal
+
+
+def _calibration_inputs(recipe: Recipe, variant: Variant) -> dict[str, Any]:
+    cal = _calibration(recipe, variant)
     data = cal.model_dump()
     if cal.path:
-        data["path"] = file_digest(recipe.resolved.calibration_files[variant.name])
+        data["path"] = file_digest(recipe.resolved.file(cal.path))
     else:  # how the hub dataset's rows are picked decides which rows they are
         data["sampler"] = sampler(hub_offline())
     return data
@@ -108,7 +117,7 @@ def build_variant(
     if variant.scheme == "baseline":
         return _unbuilt_record(variant, base, base)
     if variant.scheme == "prequantized":
-        return _unbuilt_record(variant, recipe.resolved.checkpoints[variant.name], base)
+        return _unbuilt_record(variant, recipe.resolved.checkpoint(variant.checkpoint), base)
     key = key_for(recipe, variant, base)
     cache = paths.build_cache()
     cache.mkdir(parents=True, exist_ok=True)
@@ -166,12 +175,12 @@ def _build(recipe: Recipe, variant: Variant, base: str, key: str, held: Path,
 
 def _job(recipe: Recipe, variant: Variant, base: str, out: Path) -> dict[str, Any]:
     scheme = SCHEMES.get(variant.scheme)
-    cal = recipe.calibration_for(variant)
     calibration = None
-    if scheme.calibrated and cal:
+    if scheme.calibrated:
+        cal = _calibration(recipe, variant)
         calibration = cal.model_dump()
         if cal.path:
-            calibration["path"] = str(recipe.resolved.calibration_files[variant.name])
+            calibration["path"] = str(recipe.resolved.file(cal.path))
         else:
             calibration["sampler"] = sampler(hub_offline())
     return {

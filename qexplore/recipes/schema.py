@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -20,11 +20,7 @@ from pydantic import (
 
 from qexplore.catalog.schemes import SCHEMES
 from qexplore.catalog.targets import resolve_target
-
-if TYPE_CHECKING:
-    from qexplore.recipes.resolve import Resolved
-
-DEMO_MODEL = "@demo"
+from qexplore.recipes.resolve import DEMO_MODEL, Resolved, resolve
 
 
 class Strict(BaseModel):
@@ -317,9 +313,9 @@ class Recipe(Strict):
     def resolved(self) -> Resolved:
         """Every name in the recipe turned into where it is (resolved once)."""
         if self._resolved is None:
-            from qexplore.recipes.resolve import resolve
-
-            self._resolved = resolve(self)
+            m = self.model
+            self._resolved = resolve(self.base_dir, m.path, m.tokenizer, self.eval.include_path,
+                                     self.target)
         return self._resolved
 
     @property

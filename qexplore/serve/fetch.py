@@ -21,7 +21,7 @@ def served_location(recipe: Recipe, v: Variant) -> str | None:
     r = recipe.resolved
     if v.scheme == "baseline" and not r.demo_model:
         return r.model
-    return r.checkpoints.get(v.name) if v.scheme == "prequantized" else None
+    return r.checkpoint(v.checkpoint) if v.scheme == "prequantized" else None
 
 
 def fetch_model(model: str | None, on_line: Callable[[str], None] | None = None) -> None:

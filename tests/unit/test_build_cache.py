@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from qexplore.errors import RecipeError
 from qexplore.quantize.build import RECORD, cached_record, key_for
 from qexplore.quantize.checkpoint import checkpoint_stats
 from qexplore.recipes import parse_recipe
-from qexplore.recipes.schema import Recipe
+from qexplore.recipes.schema import Recipe, Variant
 
 pytestmark = pytest.mark.unit
 
@@ -84,6 +85,23 @@ def test_calibration_content_changes_the_key(tmp_path: Path, model_dir: Path) ->
     (tmp_path / "cal.jsonl").write_text("different calibration text\n")
     after = keys(recipe(tmp_path, model_dir), model_dir)
     assert before[0] != after[0] and before[1] != after[1]
+
+
+def test_a_variant_the_recipe_does_not_list_is_keyed_like_one_it_does(
+        tmp_path: Path, model_dir: Path) -> None:
+    # A test, an API caller or `quantize --scheme` may build a variant made on the spot: its
+    # calibration file is resolved from the variant itself (this raised a bare KeyError).
+    r = recipe(tmp_path, model_dir)
+    renamed = r.variants[2].model_copy(update={"name": "int4-elsewhere"})
+    assert key_for(r, renamed, str(model_dir)) == keys(r, model_dir)[1]  # the name is no input
+
+
+def test_a_calibrated_variant_without_data_is_one_line(tmp_path: Path, model_dir: Path) -> None:
+    r = parse_recipe(f"name: t\nmodel: {{path: {model_dir}}}\n"
+                     "variants: [{name: base, scheme: baseline}]").with_base_dir(tmp_path)
+    w8 = Variant(name="w8", scheme="W8A8")
+    with pytest.raises(RecipeError, match="variant w8: scheme W8A8 needs calibration data"):
+        key_for(r, w8, str(model_dir))
 
 
 def test_weights_change_the_key(tmp_path: Path, model_dir: Path) -> None:

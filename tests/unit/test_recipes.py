@@ -146,13 +146,15 @@ workloads:
   - {name: c, prompts: ../elsewhere.jsonl}
 eval: {include_path: tasks, tasks: [t]}
 """)
-    r = load_recipe(tmp_path / "r.yaml").resolved
+    recipe = load_recipe(tmp_path / "r.yaml")
+    r = recipe.resolved
     assert r.model == str(tmp_path / "models" / "base") and not r.demo_model
     assert r.tokenizer == "org/tokenizer"  # not a folder here: a hub id
-    assert r.calibration_files == {"int8": tmp_path / "data" / "cal.jsonl"}
-    assert r.checkpoints == {"theirs": "org/model-w4a16"}
-    assert r.prompts == {"a": "short", "b": str(DEMO_FILES / "prompts.jsonl"),
-                         "c": str(tmp_path / ".." / "elsewhere.jsonl")}
+    cal = recipe.calibration_for(recipe.variants[1])
+    assert cal and cal.path and r.file(cal.path) == tmp_path / "data" / "cal.jsonl"
+    assert r.checkpoint(recipe.variants[2].checkpoint) == "org/model-w4a16"
+    assert [r.prompts(w.prompts) for w in recipe.workloads] == [
+        "short", str(DEMO_FILES / "prompts.jsonl"), str(tmp_path / ".." / "elsewhere.jsonl")]
     assert r.include_path == str(tmp_path / "tasks")
     assert r.target_spec == "cpu"
 
@@ -161,7 +163,7 @@ def test_the_demo_model_resolves_to_its_folder_and_its_tasks() -> None:
     r = load_recipe(RECIPES / "demo-cpu.yaml").resolved
     assert r.demo_model and r.model == r.tokenizer == str(paths.demo_model_dir())
     assert r.include_path == str(DEMO_TASKS)
-    assert r.calibration_files["int8-w8a8"] == DEMO_FILES / "calibration.jsonl"
+    assert r.file("@demo/calibration.jsonl") == DEMO_FILES / "calibration.jsonl"
 
 
 def test_every_builtin_prompt_set_is_shipped() -> None:
@@ -169,12 +171,17 @@ def test_every_builtin_prompt_set_is_shipped() -> None:
     assert all(path.is_file() and path.stat().st_size > 0 for path in BUILTIN.values())
 
 
-def test_a_copy_with_other_variants_is_resolved_again() -> None:
+def test_a_copy_with_another_model_is_resolved_again(tmp_path: Path) -> None:
     demo = load_recipe(RECIPES / "demo-cpu.yaml")
-    assert "int8-w8a8" in demo.resolved.calibration_files
-    w8 = demo.variants[1].model_copy(update={"name": "w8-other"})
-    copy = demo.model_copy(update={"variants": [demo.variants[0], w8]})
-    assert list(copy.resolved.calibration_files) == ["w8-other"]
+    assert demo.resolved.demo_model
+    (tmp_path / "m").mkdir()
+    copy = demo.model_copy(update={"model": demo.model.model_copy(update={"path": str(tmp_path / "m")})})
+    assert not copy.resolved.demo_model and copy.resolved.model == str(tmp_path / "m")
+
+
+def test_a_checkpoint_is_needed_where_one_is_resolved() -> None:
+    with pytest.raises(RecipeError, match="needs 'checkpoint'"):
+        load_recipe(RECIPES / "demo-cpu.yaml").resolved.checkpoint(None)
 
 
 def test_requests_per_user_sizes_each_level_and_its_trials() -> None:

@@ -4,8 +4,10 @@ each figure.
 How the intervals are computed, and why:
 
 - Throughput (output tok/s, req/s) is a property of a whole trial (tokens ÷ the trial's wall
-  time), so its interval is a Student-t interval over the per-trial values: with few trials it is
-  wide, as it should be — two trials cannot pin a rate down.
+  time), so its interval is a Student-t interval over the per-trial values — on the log scale:
+  a rate is positive and noise scales it (a busy neighbour halves a trial, it does not subtract
+  a constant), so the interval is a factor either side and never reaches below zero. With few
+  trials it is wide, as it should be — two trials cannot pin a rate down.
 - Per-request figures (user tok/s mean/p50/p1; TTFT, TPOT and E2E percentiles) come from a
   two-level bootstrap: resample trials with replacement, then requests within each chosen trial,
   and take the percentile interval of the statistic over the pooled resample. Resampling trials
@@ -61,18 +63,27 @@ def summarize_trials(trials: Sequence[Sequence[RequestRecord]], slo: RequestSlo 
 
 def intervals(trials: Sequence[Sequence[RequestRecord]], parts: Sequence[LevelSummary],
               pooled: LevelSummary) -> dict[str, Interval]:
-    """The 95 % interval of each figure that has one (none from a single trial). Rates take
-    the trials' t-interval half-width about the pooled rate the summary reports (tokens over
-    summed time), so the figure always lies inside its own interval."""
+    """The 95 % interval of each figure that has one (none from a single trial)."""
     if len(parts) < 2:
         return {}
-    out = {}
-    for name in PER_TRIAL:
-        values = [getattr(p, name) for p in parts]
-        lo, hi = t_interval(values)
-        shift = getattr(pooled, name) - float(np.mean(values))
-        out[name] = (lo + shift, hi + shift)
-    return out | bootstrap(trials)
+    rates = {name: rate_interval([getattr(p, name) for p in parts], getattr(pooled, name))
+             for name in PER_TRIAL}
+    return rates | bootstrap(trials)
+
+
+def rate_interval(values: Sequence[float], pooled: float, level: float = LEVEL) -> Interval:
+    """A rate's interval from its trials' rates: the t-interval of their logs, as factors
+    about the ``pooled`` rate the summary reports (tokens over summed time), so the figure
+    always lies inside its own interval and the interval stays above zero. A trial in which
+    nothing completed (rate 0) has no log: then the plain t-interval, cut at zero."""
+    if min(values) <= 0:
+        lo, hi = t_interval(values, level)
+        shift = pooled - float(np.mean(values))
+        return max(0.0, lo + shift), max(0.0, hi + shift)
+    logs = np.log(values)
+    lo, hi = t_interval(logs, level)
+    centre = float(np.mean(logs))
+    return pooled * math.exp(lo - centre), pooled * math.exp(hi - centre)
 
 
 def t_interval(values: Sequence[float], level: float = LEVEL) -> Interval:

@@ -7,7 +7,7 @@ import random
 import pytest
 from pytest import approx
 
-from qexplore.loadtest.intervals import bootstrap, summarize_trials, t_interval
+from qexplore.loadtest.intervals import bootstrap, rate_interval, summarize_trials, t_interval
 from qexplore.loadtest.records import RequestRecord
 
 pytestmark = pytest.mark.unit
@@ -65,3 +65,18 @@ def test_a_pooled_rate_lies_inside_its_interval_when_trials_differ_in_length() -
     s = summarize_trials([[request(0, 0.0, 1.0)], [request(1, 10.0, 4.0)]])
     lo, hi = s.ci["output_tps"]
     assert s.output_tps == approx(4.0) and lo <= 4.0 <= hi
+
+
+def test_a_rate_interval_never_reaches_below_zero() -> None:
+    # The demo's W8A8 level on an AVX-512 CPU: trials of 484, 2,482 and 2,463 tok/s (one beside
+    # a busy neighbour) gave 1,043.3 [-1,808.9, 3,895.5] as a plain t-interval.
+    # On the log scale: logs 6.182, 7.817, 7.809, mean 7.269, sd 0.942; t(0.975, 2) = 4.303,
+    # half-width 4.303 × 0.942 / √3 = 2.340, so the pooled 1,043.3 × e^∓2.340.
+    lo, hi = rate_interval([484.0, 2482.0, 2463.0], 1043.3)
+    assert lo == approx(1043.3 * 0.0963, rel=0.01) and hi == approx(1043.3 * 10.38, rel=0.01)
+    assert 0 < lo < 1043.3 < hi
+
+
+def test_a_trial_with_nothing_completed_cuts_the_interval_at_zero() -> None:
+    lo, hi = rate_interval([0.0, 10.0, 12.0], 7.0)
+    assert lo == 0.0 and hi > 7.0

@@ -24,9 +24,13 @@ if TYPE_CHECKING:
     from qexplore.sweep import DryRun
 
 console = Console(width=None if sys.stdout.isatty() else 160)
-PARETO_COLUMNS = ["variant", "scheme", "status", "weights_gb", "recovery_pct", "accuracy_verdict",
-                  "speed_verdict", "user_tps_p1", "output_tps", "pct_of_bound", "ttft_ms_p99",
-                  "capacity_users", "stalls", "pareto"]
+WIDE_COLUMNS = ["variant", "scheme", "status", "weights_gb", "recovery_pct", "accuracy_verdict",
+                "speed_verdict", "speed_ratio", "at_users", "user_tps_p1", "output_tps",
+                "pct_of_bound", "ttft_ms_p99", "capacity_users", "stalls", "pareto"]
+WideOpt = Annotated[bool, typer.Option(
+    "--wide", help="The table with each speed figure's 95% interval and more columns (it may "
+    "wrap); by default one line per variant, point values only (every column and interval is "
+    "in pareto.csv, pareto.md and report.html).")]
 
 
 def sweep(
@@ -51,6 +55,7 @@ def sweep(
         "(ADDRESS: its head's host:port; alone: the cluster this machine belongs to). "
         "Overrides the recipe's executor section.")] = None,
     mlflow: MlflowOpt = None,
+    wide: WideOpt = False,
 ) -> None:
     """Build, serve, load-test and evaluate every variant; then the Pareto table and reports.
 
@@ -80,7 +85,7 @@ def sweep(
     if any(w.get("executor") == "ray" for w in result.where.values()):
         console.print(_where_table(result.where))
     if result.report:
-        _show_report(result.report)
+        _show_report(result.report, wide)
     if result.failed:
         console.print(f"[red]failed variants: {', '.join(result.failed)}[/] (the rest are recorded)")
     if client is not None and result.report:
@@ -138,15 +143,21 @@ def _show_recorded(d: DryRun) -> None:
                   "it (--new-run measures again)", highlight=False)
 
 
-def _show_report(written: Written) -> None:
-    """A run's table and recommendation, and where its reports are."""
-    from qexplore.report.write import shown
+def _show_report(written: Written, wide: bool = False) -> None:
+    """A run's table and recommendation, and where its reports are: one line per variant
+    (cells cut short rather than wrapped), or ``wide`` with intervals and more columns."""
+    from qexplore.report.write import HEADINGS, HEADLINE, cells, shown
     from qexplore.results.table import frame
 
+    df = frame(written.rows)
+    columns = WIDE_COLUMNS if wide else HEADLINE
+    text = (shown(df) if wide else cells(df))[columns]
     t = Table(box=None, header_style="bold")
-    for c in PARETO_COLUMNS:
-        t.add_column(c.replace("_", " "), justify="left" if c in PARETO_COLUMNS[:3] else "right")
-    for row in shown(frame(written.rows))[PARETO_COLUMNS].itertuples(index=False):
+    for c in columns:
+        t.add_column(HEADINGS.get(c, c.replace("_", " ")), no_wrap=not wide,
+                     overflow="fold" if wide else "ellipsis",
+                     justify="left" if c in columns[:3] else "right")
+    for row in text.itertuples(index=False):
         t.add_row(*row)
     console.print(t)
     if written.rows:
@@ -187,6 +198,7 @@ def report(
     store: StoreOpt = None,
     output: Annotated[Path | None, typer.Option(help="Folder (default: reports/RUN).")] = None,
     mlflow: MlflowOpt = None,
+    wide: WideOpt = False,
 ) -> None:
     """Rebuild every report of a stored run from the store alone (and log it to MLflow)."""
     from qexplore.report.write import write_reports
@@ -194,7 +206,7 @@ def report(
     client = _tracker(mlflow)
     stored = _load(store, run)[0]
     written = write_reports(stored, output or Path("reports") / run)
-    _show_report(written)
+    _show_report(written, wide)
     if client is not None:
         _log(client, stored, written)
 

@@ -84,7 +84,7 @@ def _show_gate(g: Gate) -> None:
 
 
 def _show_deltas(deltas: list[Delta], run_a: str, run_b: str) -> None:
-    from qexplore.report.write import format_value as f
+    from qexplore.results.formats import cell
 
     t = Table(box=None, header_style="bold")
     for c in ("variant", "what", run_a, run_b, "change %", "", "note"):
@@ -92,7 +92,8 @@ def _show_deltas(deltas: list[Delta], run_a: str, run_b: str) -> None:
     for d in deltas:
         mark = ("[red]REGRESSION[/]" if d.regression else
                 "[yellow]inconclusive[/]" if d.inconclusive else "")
-        t.add_row(d.variant, d.what, f(d.a), f(d.b), f(d.change_pct), mark, d.note)
+        t.add_row(d.variant, d.what, cell(d.a, d.figure), cell(d.b, d.figure),
+                  cell(d.change_pct, "change_pct"), mark, d.note)
     console.print(t)
 
 
@@ -112,7 +113,7 @@ def history(
     95 % interval, regressions marked and what changed between runs (versions, model, recipe,
     hardware)."""
     from qexplore.report.history import history_frame, write_history
-    from qexplore.report.write import format_value
+    from qexplore.results.formats import cell
     from qexplore.results.history import history as history_of
     from qexplore.results.store import Store, store_path
 
@@ -125,7 +126,7 @@ def history(
     for c in df.columns:
         t.add_column(c)
     for row in df.itertuples(index=False):
-        t.add_row(*[format_value(v) for v in row])
+        t.add_row(*[cell(v, str(c)) for c, v in zip(df.columns, row, strict=True)])
     console.print(t)
     console.print(f"trend report: {write_history(h, output, recipe or '')}", highlight=False)
 

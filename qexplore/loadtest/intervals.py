@@ -80,7 +80,7 @@ def rate_interval(values: Sequence[float], pooled: float, level: float = LEVEL) 
         lo, hi = t_interval(values, level)
         shift = pooled - float(np.mean(values))
         return max(0.0, lo + shift), max(0.0, hi + shift)
-    logs = np.log(values)
+    logs = [math.log(v) for v in values]
     lo, hi = t_interval(logs, level)
     centre = float(np.mean(logs))
     return pooled * math.exp(lo - centre), pooled * math.exp(hi - centre)

@@ -48,9 +48,10 @@ class Bound:
 
 @contextmanager
 def _figure(title: str, x_label: str, y_label: str) -> Iterator[tuple[Figure, Axes]]:
+    # no offset notation ("+9.999e1" above ticks 0.010 … -0.002): every tick its own value
     with mpl.rc_context({"svg.fonttype": "none", "text.parse_math": False, "font.size": 9,
                          "axes.spines.top": False, "axes.spines.right": False,
-                         "svg.hashsalt": title}):
+                         "axes.formatter.useoffset": False, "svg.hashsalt": title}):
         fig = Figure(figsize=SIZE, layout="constrained")
         ax = fig.add_subplot()
         ax.set(title=title, xlabel=x_label, ylabel=y_label)
@@ -111,8 +112,10 @@ def line_chart(title: str, series: Sequence[Series], x_label: str, y_label: str,
 
 
 def scatter(title: str, points: Sequence[tuple[str, float | None, float | None, bool]],
-            x_label: str, y_label: str) -> str:
-    """Named points ``(name, x, y, on_front)``: front points filled, dominated ones hollow."""
+            x_label: str, y_label: str, y_spans: tuple[float, float] | None = None) -> str:
+    """Named points ``(name, x, y, on_front)``: front points filled, dominated ones hollow.
+    The y axis spans at least ``y_spans`` (an accuracy budget: differences far inside it then
+    look as small as they are, not stretched to fill the chart)."""
     shown = [(n, x, y, f) for n, x, y, f in points if x is not None and y is not None]
     if not shown:
         return nothing(title, "needs both speed and accuracy measured")
@@ -122,6 +125,10 @@ def scatter(title: str, points: Sequence[tuple[str, float | None, float | None, 
             ax.scatter([x], [y], s=60, color=color if front else "white", edgecolors=color,
                        linewidths=2, label=name + ("" if front else " (dominated)"), zorder=3)
         ax.margins(0.15)
+        if y_spans is not None:
+            lo, hi = ax.get_ylim()
+            pad = 0.1 * (y_spans[1] - y_spans[0])
+            ax.set_ylim(min(lo, y_spans[0] - pad), max(hi, y_spans[1] + pad))
         ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
         return _svg(fig)
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from qexplore.report.charts import Series, line_chart
-from qexplore.report.write import CSS, format_value
+from qexplore.report.write import CSS
+from qexplore.results.formats import cell, figure_of
 from qexplore.results.history import Figure, History
 
 COLUMNS = ["run", "status", "variant", "recovery %", "user tok/s p1", "output tok/s",
@@ -69,11 +70,12 @@ def _chart(what: str, figures: list[Figure]) -> str:
 
 
 def _points_table(h: History) -> str:
-    df = pd.DataFrame([[f.index, f.run_id, f.variant, f.what, f.value, f.lo, f.hi,
+    df = pd.DataFrame([[cell(f.index), f.run_id, f.variant, f.what,
+                        *(cell(x, figure_of(f.what)) for x in (f.value, f.lo, f.hi)),
                         f.regression or ""] for f in h.figures],
                       columns=["#", "run", "variant", "figure", "value", "95% lo", "95% hi",
                                "regression against the run before"])
-    return str(df.to_html(index=False, border=0, formatters={c: format_value for c in df.columns}))
+    return str(df.to_html(index=False, border=0))
 
 
 def write_history(h: History, path: Path, title: str = "") -> Path:

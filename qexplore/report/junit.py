@@ -7,13 +7,13 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from qexplore.report.write import format_value
 from qexplore.results.compare import Delta, Gate
+from qexplore.results.formats import cell
 
 
 def _case(suite: ET.Element, d: Delta) -> None:
     case = ET.SubElement(suite, "testcase", classname=d.variant, name=d.what, time="0")
-    figures = f"{format_value(d.a)} → {format_value(d.b)}"
+    figures = f"{cell(d.a, d.figure)} → {cell(d.b, d.figure)}"
     if d.change_pct is not None:
         figures += f" ({d.change_pct:+.1f} %)"
     if d.regression:

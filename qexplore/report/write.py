@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass
 from html import escape
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from qexplore.loadtest.metrics import LevelSummary
 from qexplore.report import charts as charts_
 from qexplore.report.charts import Bound, Series
+from qexplore.results.formats import cell
 from qexplore.results.pareto import SPEED_FIGURES, Recommendation, VariantRow
 from qexplore.results.run import StoredLevel, StoredRun, level_bound
 from qexplore.results.table import (
@@ -53,20 +52,6 @@ def write_reports(run: StoredRun, out_dir: Path) -> Written:
     return Written(paths, rows, rec)
 
 
-def format_value(v: Any) -> str:
-    """A table cell: '–' for missing, thousands separators, integers as integers, 3 decimals
-    below 10."""
-    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        return f"{v:,.3f}" if abs(v) < 10 else f"{v:,.1f}"
-    if isinstance(v, int | np.integer):
-        return f"{v:,}"
-    return str(v)
-
-
 def provenance_lines(run: StoredRun) -> list[str]:
     p = run.provenance
     v = p.versions
@@ -80,14 +65,28 @@ def provenance_lines(run: StoredRun) -> list[str]:
 
 
 WITH_INTERVAL = (*SPEED_FIGURES, "speed_ratio")
+# What a reader came for, in the order they read it: the console's table (point values) and
+# the report's first table (with intervals); the rest is in the files and the report's detail.
+HEADLINE = ["variant", "scheme", "status", "weights_gb", "recovery_pct", "accuracy_verdict",
+            "speed_verdict", "at_users", "user_tps_p1", "output_tps", "ttft_ms_p99",
+            "capacity_users", "pareto"]
+HEADINGS = {"weights_gb": "weights GB", "recovery_pct": "recovery %",
+            "accuracy_verdict": "accuracy", "speed_verdict": "speed", "at_users": "users",
+            "user_tps_p1": "slowest-1% tok/s", "output_tps": "output tok/s",
+            "ttft_ms_p99": "TTFT p99 ms", "capacity_users": "capacity", "pct_of_bound": "% of bound"}
+
+
+def cells(df: pd.DataFrame) -> pd.DataFrame:
+    """Every value as its cell, each column in its figure's format (``results.formats``)."""
+    return pd.DataFrame({c: [cell(v, c) for v in df[c]] for c in df.columns}, index=df.index)
 
 
 def shown(df: pd.DataFrame) -> pd.DataFrame:
-    """The table as people read it: every cell formatted, each speed figure with its 95 %
-    interval in the same cell ("25.1 [23.0, 27.4]")."""
-    out = df.map(format_value)
+    """The table as people read it in full: every cell formatted, each speed figure with its
+    95 % interval in the same cell ("25.1 [23.0, 27.4]")."""
+    out = cells(df)
     for c in WITH_INTERVAL:
-        out[c] = [v if pd.isna(lo) or pd.isna(hi) else f"{v} [{format_value(lo)}, {format_value(hi)}]"
+        out[c] = [v if pd.isna(lo) or pd.isna(hi) else f"{v} [{cell(lo, c)}, {cell(hi, c)}]"
                   for v, lo, hi in zip(out[c], df[f"{c}_lo"], df[f"{c}_hi"], strict=True)]
     return out.drop(columns=[f"{c}_{end}" for c in WITH_INTERVAL for end in ("lo", "hi")])
 
@@ -134,12 +133,32 @@ table{border-collapse:collapse;margin:8px 0 20px}th,td{border:1px solid #ccc;pad
 text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 .charts{display:flex;flex-wrap:wrap;gap:16px}.rec{background:#eef6ee;padding:8px 14px;
 border-left:4px solid #2ca02c}.muted{color:#666}.scroll{overflow-x:auto}
+table.headline td{white-space:nowrap}.ci{color:#666;font-size:12px}
 svg text{font-family:system-ui,sans-serif}"""
+
+
+def headline_html(df: pd.DataFrame) -> str:
+    """The report's first table: the headline columns, each speed figure's 95 % interval in
+    small type under its value (so the table stays narrow enough to read whole)."""
+    text = cells(df)
+    head = "".join(f"<th>{escape(HEADINGS.get(c, c.replace('_', ' ')))}</th>" for c in HEADLINE)
+    body = []
+    for i in df.index:
+        tds = []
+        for c in HEADLINE:
+            shown_ = escape(text.at[i, c])
+            if c in SPEED_FIGURES and not pd.isna(df.at[i, f"{c}_lo"]):
+                lo, hi = cell(df.at[i, f"{c}_lo"], c), cell(df.at[i, f"{c}_hi"], c)
+                shown_ += f'<br><span class="ci">[{lo}, {hi}]</span>'
+            tds.append(f"<td>{shown_}</td>")
+        body.append(f"<tr>{''.join(tds)}</tr>")
+    return (f'<table class="headline"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table>")
 
 
 def html_page(run: StoredRun, df: pd.DataFrame, rows: list[VariantRow], rec: Recommendation
               ) -> str:
-    table = shown(df).to_html(index=False, border=0)
+    every = shown(df).to_html(index=False, border=0)
     rec_html = "".join(f"<li>{escape(x.removeprefix('- '))}</li>" for x in rec.lines()[1:])
     prov = "".join(f"<li>{escape(x)}</li>" for x in provenance_lines(run))
     recipe_json = escape(run.recipe.model_dump_json(indent=1))
@@ -149,7 +168,12 @@ def html_page(run: StoredRun, df: pd.DataFrame, rows: list[VariantRow], rec: Rec
 <h1>qexplore: {name}</h1>
 <p class="muted">{escape(run.run_id)} · {escape(run.status)}</p>
 <div class="rec"><p><b>{escape(rec.summary)}</b></p><ul>{rec_html}</ul></div>
-<h2>Variants</h2><div class="scroll">{table}</div>
+<h2>Variants</h2>
+<p class="muted">At {run.target_users()} users (the smallest measured level with at least that
+many: "users"); under each speed figure its 95 % interval.</p>
+<div class="scroll">{headline_html(df)}</div>
+<details><summary>Every column (as in pareto.csv), with 95 % intervals</summary>
+<div class="scroll">{every}</div></details>
 <h2>Charts</h2><div class="charts">{''.join(charts(run, rows))}</div>
 <h2>Provenance</h2><ul>{prov}</ul>
 <details><summary>Resolved recipe</summary><pre>{recipe_json}</pre></details>
@@ -168,10 +192,11 @@ def charts(run: StoredRun, rows: list[VariantRow]) -> list[str]:
 
     users = "concurrent users"
     front = [(r.variant, r.user_tps_p1, r.recovery_pct, bool(r.pareto)) for r in rows if r.ok]
+    budget = run.recipe.slo.max_accuracy_drop_pct
     return [
         charts_.scatter(f"Accuracy (% of baseline) vs slowest-1% user tok/s at "
                         f"{run.target_users()} users", front, "slowest-1% user tok/s",
-                        "accuracy, % of baseline"),
+                        "accuracy, % of baseline", y_spans=(100 - budget, 100)),
         charts_.line_chart("Slowest-1% user tok/s (95% interval)", curve("user_tps.p1"), users,
                            "tok/s per user", [Bound(slo, f"SLO {slo:g}")]),
         charts_.line_chart("Output tok/s, all users (95% interval; dashed: decode bound)",

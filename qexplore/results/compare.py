@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from qexplore.errors import ExitCode
 from qexplore.evaluate.run import paired_comparisons
 from qexplore.loadtest.metrics import LevelSummary
+from qexplore.results.formats import figure_of
 from qexplore.results.run import StoredRun, StoredVariant, load_run
 from qexplore.results.speed import compare_speed
 from qexplore.results.store import Store
@@ -41,6 +42,11 @@ class Delta:
     regression: bool
     note: str = ""
     inconclusive: bool = False  # the noise is larger than the limit: neither pass nor fail
+
+    @property
+    def figure(self) -> str:
+        """The figure compared, as a table column names it ("output_tps", "exact_match")."""
+        return figure_of(self.what)
 
 
 def _pct(a: float | None, b: float | None) -> float | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from qexplore.loadtest.metrics import LevelSummary, capacity_at
+from qexplore.results.formats import sig3
 from qexplore.results.speed import SpeedComparison, compare_speed
 
 OBJECTIVES = {"recovery_pct": 1, "user_tps_p1": 1, "output_tps": 1, "weights_gb": -1}
@@ -142,7 +143,7 @@ def _blockers(row: VariantRow, c: Constraints) -> list[str]:
     if p1 is None:
         out.append(f"not measured at {c.users} users or more")
     elif p1 < c.min_user_tps:
-        out.append(f"too slow {at(row, c)}: slowest-1% user gets {p1:.1f} tok/s "
+        out.append(f"too slow {at(row, c)}: slowest-1% user gets {sig3(p1)} tok/s "
                    f"< {c.min_user_tps:g}")
     if c.max_ttft_ms is not None and ttft is not None and ttft > c.max_ttft_ms:
         out.append(f"TTFT p99 {ttft:,.0f} ms {at(row, c)} exceeds the {c.max_ttft_ms:g} ms ceiling")
@@ -175,7 +176,8 @@ def recommend(rows: Sequence[VariantRow], c: Constraints) -> Recommendation:
                (_tie_loss(r, best, c) if r in tied else _slower(r, best, c))
                for r in rows if r is not best}
     summary = (f"Deploy {best.variant} ({best.scheme}): {at(best, c)} the slowest 1% get "
-               f"{best.user_tps_p1:.1f} tok/s (≥ {c.min_user_tps:g}), {best.output_tps or 0:.0f} "
+               f"{sig3(best.user_tps_p1 or 0)} tok/s (≥ {c.min_user_tps:g}), "
+               f"{sig3(best.output_tps or 0)} "
                f"tok/s in total" + _accuracy_phrase(best) + "." + _tie_phrase(best, tied))
     return Recommendation(best.variant, reasons, summary, warnings=_unstable(rows, c))
 
@@ -222,7 +224,8 @@ def _or_inf(x: float | None) -> float:
 
 def _slower(row: VariantRow, best: VariantRow, c: Constraints) -> str:
     why = (f"meets the constraints but is slower {at(row, c)} "
-           f"({row.user_tps_p1:.1f} vs {best.user_tps_p1:.1f} tok/s for the slowest 1%)")
+           f"({sig3(row.user_tps_p1 or 0)} vs {sig3(best.user_tps_p1 or 0)} tok/s for the slowest "
+           "1%)")
     return why + ", and is dominated" if row.pareto is False else why
 
 

@@ -25,14 +25,16 @@ class Rendered:
     log: str  # Chromium's stderr, for a failure's message
 
 
-def render(page: Path, scratch: Path, height: int = 2400) -> Rendered:
-    """``page`` rendered twice (a screenshot, then the DOM), profiles kept under ``scratch``."""
+def render(page: Path, scratch: Path, height: int = 2400, width: int = 1280) -> Rendered:
+    """``page`` rendered twice (a screenshot, then the DOM) in a ``width`` × ``height`` window,
+    profiles kept under ``scratch``."""
     shot = scratch / f"{page.stem}.png"
     r = subprocess.run(["chromium", *FLAGS, f"--user-data-dir={scratch / 'profile'}",
-                        f"--screenshot={shot}", f"--window-size=1280,{height}", page.as_uri()],
+                        f"--screenshot={shot}", f"--window-size={width},{height}", page.as_uri()],
                        capture_output=True, text=True, timeout=120)
     console = [line for line in r.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
     dom = subprocess.run(["chromium", *FLAGS, f"--user-data-dir={scratch / 'profile2'}",
-                          "--dump-dom", page.as_uri()], capture_output=True, text=True,
+                          f"--window-size={width},{height}", "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True,
                          timeout=120).stdout
     return Rendered(shot, console, dom, r.stderr[-2000:])

@@ -56,7 +56,7 @@ def test_recommend_the_fastest_that_qualifies() -> None:
         row.pareto = flag
     rec = recommend(rows, Constraints(users=100, min_user_tps=10, max_accuracy_drop_pct=1))
     assert rec.winner == "int8"
-    assert rec.reasons["fp16"] == "too slow at 100 users: slowest-1% user gets 8.0 tok/s < 10"
+    assert rec.reasons["fp16"] == "too slow at 100 users: slowest-1% user gets 8.00 tok/s < 10"
     assert rec.reasons["int4"] == "accuracy loss 3.0% (significant) exceeds the 1% budget"
     assert rec.summary.startswith("Deploy int8 (W8A8): at 100 users the slowest 1% get 12.0 tok/s")
 
@@ -83,13 +83,13 @@ def test_nothing_qualifies_says_what_would() -> None:
 
 
 def test_counts_print_as_integers_beside_missing_values() -> None:
-    from qexplore.report.write import format_value
+    from qexplore.report.write import cells as formatted
     from qexplore.results.table import frame
 
     rows = [VariantRow("a", "baseline", at_users=16, capacity_users=16, kv_cache_tokens=1_048_576,
                        user_tps_p1=12.3456),
             VariantRow("b", "W8A8", status="failed")]
-    cells = frame(rows).map(format_value)
+    cells = formatted(frame(rows))
     assert cells["capacity_users"].tolist() == ["16", "–"]
     assert cells["kv_cache_tokens"].tolist() == ["1,048,576", "–"]
     assert cells["user_tps_p1"].tolist() == ["12.3", "–"]

@@ -6,9 +6,11 @@ marks it and renders in headless Chromium without console errors, and MLflow hol
 and one child per run however often each is logged.
 
 Every run measures the session's demo server (attach mode): the nights differ only by the
-machine's noise, which the gate must not call a regression (it may call it inconclusive). The
-recipe's spread between sessions is 40 %, above the 25 % measured by bench/aa_calibration.py
-here: one Ray e2e run once read the 1-user slowest request at 0.33× on this shared machine."""
+machine's noise, which the gate should pass or call inconclusive; speed is a statistic, so the
+test allows what the method allows (see each assertion) and asserts exactly only what follows
+from the figures it planted. The recipe's spread between sessions is 40 %, above the 25 %
+measured by bench/aa_calibration.py here: one Ray e2e run once read the 1-user slowest request
+at 0.33× on this shared machine."""
 
 from __future__ import annotations
 
@@ -99,10 +101,16 @@ def test_three_nights_with_a_planted_regression(demo_server: VllmServer, mlflow_
     assert gate is not None and gate.get("failures") == "0"
     assert (tmp_path / "nightly" / "history.html").exists()
 
-    second = nightly(tmp_path, tracking)  # the same server again: noise only
-    assert second.returncode in (0, 5), second.stdout[-3000:] + second.stderr[-3000:]
+    # The same server again: noise only. The gate may pass or call it inconclusive; a burst
+    # of a neighbour's load through one night can even read as a speed regression (the
+    # gate's error rate is 5 % only where the recipe's session spread is right), so exit 1
+    # is allowed — but only on speed: the same server's greedy answers are the same answers.
+    second = nightly(tmp_path, tracking)
+    assert second.returncode in (0, 1, 5), second.stdout[-3000:] + second.stderr[-3000:]
     suite = ET.parse(tmp_path / "nightly" / "gate.xml").getroot().find("testsuite")
-    assert suite is not None and suite.get("failures") == "0"
+    assert suite is not None
+    assert [c.get("name") for c in suite.findall("testcase") if c.find("failure") is not None
+            and not c.get("name", "").startswith("short@4 users:")] == []
     # accuracy, 4 figures at the one level, the run complete
     assert int(suite.get("tests", "0")) == 6
 
@@ -125,11 +133,16 @@ def test_three_nights_with_a_planted_regression(demo_server: VllmServer, mlflow_
     assert gated.returncode == 1, gated.stdout
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite is not None
-    failed = {(c.get("classname"), c.get("name")) for c in suite.findall("testcase")
-              if c.find("failure") is not None}
-    assert ("demo", "demo_add_mc/acc") in failed
-    assert any(name and name.endswith("output_tps") for _, name in failed), failed
+    cases = {(c.get("classname"), c.get("name")): c for c in suite.findall("testcase")}
+    failed = {k for k, c in cases.items() if c.find("failure") is not None}
+    assert ("demo", "demo_add_mc/acc") in failed  # every answer wrong: significant (see above)
     assert int(suite.get("failures", "0")) == len(failed)
+    # The planted speed drop (× 0.3) is a regression when the two runs' intervals and the
+    # session spread are narrow enough for it, else inconclusive: never a pass.
+    for figure in ("output_tps", "user_tps_p1"):
+        case = cases[("demo", f"short@4 users: {figure}")]
+        assert case.find("failure") is not None or (
+            (e := case.find("error")) is not None and e.get("type") == "inconclusive"), figure
 
     page = tmp_path / "history.html"
     shown = qexplore(tmp_path, "history", "--recipe", "demo-nightly", "--output", str(page))

@@ -13,7 +13,7 @@ demo: setup
 	$(BIN)/qexplore sweep recipes/demo-cpu.yaml
 
 check: setup
-	$(BIN)/ruff check qexplore tests
+	$(BIN)/ruff check qexplore tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache  # the layer contract in pyproject.toml
 
@@ -25,7 +25,7 @@ unit: setup
 	$(BIN)/pytest -m unit
 
 bench: setup  ## benchmarks: each prints ratios measured in the same run (minutes; not in CI)
-	$(BIN)/python bench/loadtest_fidelity.py --server fake --pairs 3
+	$(BIN)/python bench/loadtest_fidelity.py --server fake --users 64 --pairs 3
 	$(BIN)/python bench/loadtest_fidelity.py
 	$(BIN)/python bench/client_cost.py
 	$(BIN)/python bench/sweep_overhead.py

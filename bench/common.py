@@ -26,6 +26,13 @@ def child_cpu_seconds(cmd: list[str], env: dict[str, str] | None = None) -> floa
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def cpu_per_1000_tokens(cpu_s: float, fixed_cpu_s: float, requests: int, output_len: int
+                        ) -> float:
+    """A run's CPU seconds per 1,000 streamed tokens beyond its tool's fixed cost
+    (``fixed_cpu_s``: a 1-request run, which streamed one request's tokens)."""
+    return (cpu_s - fixed_cpu_s) / ((requests - 1) * output_len / 1000)
+
+
 def qexplore_random(base_url: str, model: str, tokenizer: str, users: int, prompts: int,
                     input_len: int, output_len: int) -> tuple[list[str], Path]:
     out = Path(tempfile.mkdtemp()) / "q.json"

@@ -9,9 +9,11 @@ one discarded warm-up run. Then come ``--pairs`` back-to-back pairs in alternati
 pair gives a ratio qexplore / vllm-bench. Printed: the ratio's geometric mean with its 95 %
 interval (a t-interval of the pairs' log ratios: a paired design, so the drift of a shared
 machine cancels within a pair), the median and range, each tool's run-to-run spread, and each
-client's CPU per 1,000 streamed tokens while the server runs beside it (the run's CPU less the
-tool's fixed start-up cost, measured once with a 1-request run). Targets: the output tok/s
-ratio's interval contains 1 and lies within 0.95–1.05; median TTFT within 10 %.
+client's CPU per 1,000 streamed tokens while the server runs beside it: qexplore's as it
+records it over the measured requests (``client_cpu_s``), vllm bench's as the run's CPU less
+its fixed start-up cost (the median of three 1-request runs; start-up is most of a run's CPU,
+so this one is rough). Targets: the output tok/s ratio's interval contains 1 and lies within
+0.95–1.05; median TTFT within 10 %.
 
 ``--server fake`` runs the same comparison against the fake server with injected latencies
 (``--ttft-ms``, ``--itl-ms``), where the true values are known and the server keeps to its
@@ -22,7 +24,6 @@ Each tool's reading is also printed against that truth (target: within 3 % at �
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import statistics
 import sys
@@ -31,11 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import OFFLINE, child_cpu_seconds, qexplore_random, read, vllm_bench
+from common import OFFLINE, child_cpu_seconds, cpu_per_1000_tokens, qexplore_random, read, vllm_bench
 
 from qexplore import paths
 from qexplore.demo.model import ensure_demo_model
-from qexplore.loadtest.intervals import t_interval
+from qexplore.loadtest.intervals import rate_interval
 from qexplore.serve.launcher import ServerSpec
 from qexplore.serve.manager import VllmServer
 
@@ -49,6 +50,7 @@ class Reading:
     ttft_ms: float  # median
     prompt: float  # mean prompt tokens as the server counted them
     cpu_s: float  # the client's CPU time, start-up included
+    level_cpu_s: float | None = None  # over the measured requests only (qexplore records it)
 
 
 def run_tool(tool: str, base_url: str, args: tuple[object, ...]) -> Reading:
@@ -62,19 +64,19 @@ def run_tool(tool: str, base_url: str, args: tuple[object, ...]) -> Reading:
 
         lv = data["levels"][0]
         prompt = float(pd.read_parquet(out.with_suffix(".parquet"))["prompt_tokens"].mean())
-        return Reading(lv["output_tps"], lv["ttft_ms"]["p50"], prompt, cpu)
+        return Reading(lv["output_tps"], lv["ttft_ms"]["p50"], prompt, cpu, lv["client_cpu_s"])
     return Reading(data["output_throughput"], data["median_ttft_ms"],
                    data["total_input_tokens"] / data["completed"], cpu)
 
 
 def ratio_interval(ratios: list[float]) -> str:
-    """Geometric mean [95 % interval] of paired ratios, from the t-interval of their logs."""
-    logs = [math.log(r) for r in ratios]
-    mean = statistics.fmean(logs)
-    if len(logs) < 2:
-        return f"{math.exp(mean):.3f} (one pair: no interval)"
-    lo, hi = t_interval(logs)
-    return f"{math.exp(mean):.3f} [{math.exp(lo):.3f}, {math.exp(hi):.3f}]"
+    """Geometric mean [95 % interval] of paired ratios, from the t-interval of their logs (as
+    qexplore's rates over trials)."""
+    mean = statistics.geometric_mean(ratios)
+    if len(ratios) < 2:
+        return f"{mean:.3f} (one pair: no interval)"
+    lo, hi = rate_interval(ratios, mean)
+    return f"{mean:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
 def spread(values: list[float]) -> str:
@@ -116,7 +118,8 @@ def main() -> None:
     with VllmServer(spec) as server:
         os.environ["QEXPLORE_VLLM"] = str(real_vllm)  # `vllm bench` always from the serve env
         for tool in TOOLS:
-            fixed[tool] = run_tool(tool, server.base_url, fixed_args).cpu_s
+            fixed[tool] = statistics.median(run_tool(tool, server.base_url, fixed_args).cpu_s
+                                            for _ in range(3))
             if not a.no_warmup:
                 show(tool, run_tool(tool, server.base_url, args), "  (warm-up, discarded)")
         for i in range(a.pairs):
@@ -131,7 +134,6 @@ def report(a: argparse.Namespace, runs: dict[str, list[Reading]], fixed: dict[st
     q, v = runs["qexplore"], runs["vllm-bench"]
     tps = [x.tps / y.tps for x, y in zip(q, v, strict=True)]
     ttft = [x.ttft_ms / y.ttft_ms for x, y in zip(q, v, strict=True)]
-    tokens = a.prompts * a.output_len / 1000
     print(f"users {a.users}, {a.prompts} prompts, {a.input_len} in / {a.output_len} out tokens, "
           f"{a.pairs} pairs, {a.server} server")
     print(f"run-to-run output tok/s: qexplore {spread([x.tps for x in q])}, "
@@ -142,9 +144,13 @@ def report(a: argparse.Namespace, runs: dict[str, list[Reading]], fixed: dict[st
     print(f"median TTFT ratio  qexplore/vllm-bench: {ratio_interval(ttft)} (95 %); median "
           f"{statistics.median(ttft):.3f}, pairs {min(ttft):.2f}–{max(ttft):.2f}; target 0.90–1.10")
     for tool, rs in runs.items():
-        per_k = [1000 * (r.cpu_s - fixed[tool]) / tokens for r in rs]
+        per_k = [1e6 * r.level_cpu_s / (a.prompts * a.output_len) if r.level_cpu_s is not None
+                 else 1000 * cpu_per_1000_tokens(r.cpu_s, fixed[tool], a.prompts, a.output_len)
+                 for r in rs]
+        how = ("as recorded over the requests" if rs[0].level_cpu_s is not None else
+               f"less {fixed[tool]:.1f} s CPU of start-up: rough")
         print(f"client CPU per 1,000 tokens, {tool:10s}: median {statistics.median(per_k):6.1f} ms "
-              f"(runs {min(per_k):.1f}–{max(per_k):.1f}; start-up {fixed[tool]:.1f} s CPU)")
+              f"(runs {min(per_k):.1f}–{max(per_k):.1f}; {how})")
     if truth:
         for tool, rs in runs.items():
             print(f"{tool:10s} / truth: output tok/s {ratio_interval([r.tps / truth for r in rs])}"

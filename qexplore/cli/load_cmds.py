@@ -119,10 +119,12 @@ def _run(target: Endpoint, shape: RequestShape, levels: list[LevelPlan], slo: Re
 def levels_table(levels: list[LevelSummary]) -> Table:
     """The per-level summary as a terminal table; with trials, throughput and the slowest-1 %
     figure carry their 95 % interval."""
+    from qexplore.results.formats import cell
+
     t = Table(box=None, header_style="bold")
     for col in ("users", "trials", "done", "failed", "out tok/s", "req/s", "user tok/s mean",
                 "p50", "p1 (slowest)", "TTFT p50 ms", "p99", "TPOT p50 ms", "ITL p99 ms",
-                "E2E p99 ms", "stalls"):
+                "E2E p99 ms", "stalls", "client CPU %"):
         t.add_column(col, justify="right")
     for s in levels:
         def f(figure: str, d: int = 1, s: LevelSummary = s) -> str:
@@ -134,7 +136,7 @@ def levels_table(levels: list[LevelSummary]) -> Table:
                   str(s.completed), str(s.failed), f("output_tps", 0), f("request_tps", 2),
                   f("user_tps.mean"), f("user_tps.p50"), f("user_tps.p1"), f("ttft_ms.p50", 0),
                   f("ttft_ms.p99", 0), f("tpot_ms.p50"), f("itl_ms.p99"), f("e2e_ms.p99", 0),
-                  str(s.stalls))
+                  str(s.stalls), cell(s.client_cpu_pct, "client_cpu_pct"))
     return t
 
 

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from qexplore.loadtest.levels import Progress as LevelProgress
 from qexplore.loadtest.metrics import LevelSummary
+from qexplore.results.formats import cell, sig3
 
 
 class LoadProgress:
@@ -53,20 +54,33 @@ class LoadProgress:
             self.tasks[key] = self.bar.add_task(f"{label}{what}", total=lv.requests, rate="")
         errors = f", {p.failed} errors" if p.failed else ""
         self.bar.update(self.tasks[key], completed=p.done,
-                        rate=f"{p.tokens_per_s:,.0f} tok/s{errors}")
+                        rate=f"{sig3(p.tokens_per_s)} tok/s{errors}")
         if not self.console.is_terminal and time.monotonic() - self._last > 30:
             self._last = time.monotonic()
             self.console.print(f"{label}{p.level.concurrency} users: {p.done}/"
-                               f"{p.level.requests}, {p.tokens_per_s:,.0f} tok/s{errors}")
+                               f"{p.level.requests}, {sig3(p.tokens_per_s)} tok/s{errors}")
 
     def level_done(self, s: LevelSummary) -> None:
-        p1 = s.user_tps.p1
-        ttft = s.ttft_ms.p99
         errors = f", [red]{s.failed} failed[/]" if s.failed else ""
         self.console.print(
-            f"{self.label}{s.concurrency} users: {s.output_tps:,.0f} tok/s, {s.request_tps:.2f} req/s, "
-            f"slowest-1% user {p1 or 0:.1f} tok/s, TTFT p99 "
-            f"{'–' if ttft is None else f'{ttft:,.0f} ms'}{errors}", highlight=False)
+            f"{self.label}{s.concurrency} users: {sig3(s.output_tps)} tok/s, "
+            f"{sig3(s.request_tps)} req/s, slowest-1% user {cell(s.user_tps.p1, 'user_tps')} "
+            f"tok/s, TTFT p99 {cell(s.ttft_ms.p99, 'ttft_ms')} ms{errors}{_client(s)}",
+            highlight=False)
+
+
+BUSY_CLIENT_PCT = 80.0  # of one core: above it, the load generator may be what limits a level
+
+
+def _client(s: LevelSummary) -> str:
+    """The load generator's CPU use, and a warning where it may have been the bottleneck."""
+    pct = s.client_cpu_pct
+    if pct is None:
+        return ""
+    if pct < BUSY_CLIENT_PCT:
+        return f", client CPU {pct:.0f} %"
+    return (f", [yellow]client CPU {pct:.0f} % of a core: the load generator may be the "
+            "bottleneck (fewer users per client, or a client on another machine)[/]")
 
 
 def placement_table(rows: list[tuple[str, str, int]], left_out: list[str]) -> Table:

@@ -3,6 +3,7 @@ each parses its flags, calls one core function and renders what it returns."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -15,6 +16,7 @@ from qexplore.cli.options import MlflowOpt, RecipeArg, StoreOpt
 from qexplore.errors import ExitCode
 
 if TYPE_CHECKING:
+    import pandas as pd
     from mlflow import MlflowClient
 
     from qexplore.recipes.schema import Recipe
@@ -23,10 +25,8 @@ if TYPE_CHECKING:
     from qexplore.results.run import StoredRun
     from qexplore.sweep import DryRun
 
-console = Console(width=None if sys.stdout.isatty() else 160)
-WIDE_COLUMNS = ["variant", "scheme", "status", "weights_gb", "recovery_pct", "accuracy_verdict",
-                "speed_verdict", "speed_ratio", "at_users", "user_tps_p1", "output_tps",
-                "pct_of_bound", "ttft_ms_p99", "capacity_users", "stalls", "pareto"]
+# Not on a terminal: 160 columns unless COLUMNS says otherwise (scripts and CI logs).
+console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
 WideOpt = Annotated[bool, typer.Option(
     "--wide", help="The table with each speed figure's 95% interval and more columns (it may "
     "wrap); by default one line per variant, point values only (every column and interval is "
@@ -143,26 +143,46 @@ def _show_recorded(d: DryRun) -> None:
                   "it (--new-run measures again)", highlight=False)
 
 
+# What a narrow terminal keeps first (the rest is left out, never cut or wrapped).
+PRIORITY = ["variant", "speed_verdict", "user_tps_p1", "output_tps", "recovery_pct",
+            "accuracy_verdict", "ttft_ms_p99", "capacity_users", "pareto", "weights_gb",
+            "scheme", "at_users", "status"]
+
+
 def _show_report(written: Written, wide: bool = False) -> None:
-    """A run's table and recommendation, and where its reports are: one line per variant
-    (cells cut short rather than wrapped), or ``wide`` with intervals and more columns."""
-    from qexplore.report.write import HEADINGS, HEADLINE, cells, shown
+    """A run's table and recommendation, and where its reports are: one line per variant with
+    the columns the terminal has room for, or ``wide`` with intervals and more columns."""
+    from qexplore.report.write import HEADINGS, HEADLINE, WIDE, cells, shown
     from qexplore.results.table import frame
 
     df = frame(written.rows)
-    columns = WIDE_COLUMNS if wide else HEADLINE
-    text = (shown(df) if wide else cells(df))[columns]
+    text = (shown(df) if wide else cells(df))[WIDE if wide else HEADLINE]
+    heading = {c: HEADINGS.get(c, c.replace("_", " ")) for c in text.columns}
+    columns = list(text.columns) if wide else _fitting(text, heading, console.width)
     t = Table(box=None, header_style="bold")
     for c in columns:
-        t.add_column(HEADINGS.get(c, c.replace("_", " ")), no_wrap=not wide,
-                     overflow="fold" if wide else "ellipsis",
-                     justify="left" if c in columns[:3] else "right")
-    for row in text.itertuples(index=False):
+        t.add_column(heading[c], no_wrap=not wide, overflow="fold",
+                     justify="left" if c in HEADLINE[:3] else "right")
+    for row in text[columns].itertuples(index=False):
         t.add_row(*row)
     console.print(t)
+    if len(columns) < len(text.columns):
+        left = [heading[c] for c in text.columns if c not in columns]
+        console.print(f"[dim]left out for the terminal's width: {', '.join(left)} (see "
+                      f"{written.paths['md'].name} or --wide)[/]", highlight=False)
     if written.rows:
         _show_recommendation(written.recommendation)
     console.print(f"report: {written.paths['html']}")
+
+
+def _fitting(text: pd.DataFrame, heading: dict[str, str], width: int) -> list[str]:
+    """The columns that fit ``width`` whole, taken in :data:`PRIORITY` order, in table order."""
+    need = {c: 2 + max(len(heading[c]), *(len(v) for v in text[c])) for c in text.columns}
+    kept: set[str] = set()
+    for c in PRIORITY:
+        if sum(need[k] for k in kept) + need[c] <= width:
+            kept.add(c)
+    return [c for c in text.columns if c in kept]
 
 
 def _show_recommendation(rec: Recommendation) -> None:

@@ -28,10 +28,9 @@ from qexplore.execute.measure import (
     request_slo,
     unpack,
 )
-from qexplore.loadtest.intervals import summarize_trials
 from qexplore.loadtest.levels import LevelPlan, Progress, level_plans
 from qexplore.loadtest.metrics import LevelSummary
-from qexplore.loadtest.run import read_raw, write_raw
+from qexplore.loadtest.run import pool, read_raw, write_raw
 from qexplore.plan import VariantPlan
 from qexplore.plan.estimate import TargetFigures
 from qexplore.recipes.schema import Recipe, Variant, Workload
@@ -264,8 +263,8 @@ class VariantRecorder:
                 self.store.add_level(self.run_id, self.v.name, w.name,
                                      interrupted[0].as_dict(), interrupted[1], "interrupted")
             return
-        pooled = summarize_trials([read_raw(Path(r["raw_path"])) for r in rows],
-                                  request_slo(self.recipe))
-        pooled.telemetry = rows[-1]["summary"].get("telemetry")
+        pooled = pool([read_raw(Path(r["raw_path"])) for r in rows],
+                      [LevelSummary.model_validate(r["summary"]) for r in rows],
+                      request_slo(self.recipe))
         self.store.add_level(self.run_id, self.v.name, w.name, pooled.as_dict(),
                              rows[-1]["raw_path"])

@@ -93,13 +93,22 @@ OnProgress = Callable[[Progress], None]
 Check = Callable[[], None]
 
 
+@dataclass
+class LevelRun:
+    """One measured level (a trial of it): its requests, the server's telemetry around it and
+    the client's own CPU seconds while its requests ran (all the client's threads)."""
+
+    records: list[RequestRecord]
+    telemetry: dict[str, Any] | None = None
+    client_cpu_s: float | None = None
+
+
 async def run_levels(
     target: Endpoint, shape: RequestShape, levels: Sequence[LevelPlan],
     on_progress: OnProgress | None = None, sampler: Sampler | None = None,
-    check: Check | None = None, on_level: Callable[[LevelPlan, list[RequestRecord], Any], None]
-    | None = None,
-) -> list[tuple[list[RequestRecord], dict[str, Any] | None]]:
-    """Run each level in order; returns (measured records, telemetry) per level.
+    check: Check | None = None, on_level: Callable[[LevelPlan, LevelRun], None] | None = None,
+) -> list[LevelRun]:
+    """Run each level in order; returns each one's measured run.
 
     ``check`` is called before each level (e.g. to raise if the server died: requests to a dead
     server are recorded as connection errors, then the next level does not start); ``on_level``
@@ -116,7 +125,7 @@ async def run_levels(
             result = await _run_level(session, target, shape, lv, prompts, t0, on_progress,
                                       sampler)
             if on_level:
-                on_level(lv, *result)
+                on_level(lv, result)
             out.append(result)
     return out
 
@@ -129,8 +138,7 @@ def _shuffled(shape: RequestShape) -> list[Any]:
 
 async def _run_level(session: aiohttp.ClientSession, target: Endpoint, shape: RequestShape,
                      lv: LevelPlan, prompts: itertools.cycle[Any], t0: float,
-                     on_progress: OnProgress | None, sampler: Sampler | None
-                     ) -> tuple[list[RequestRecord], dict[str, Any] | None]:
+                     on_progress: OnProgress | None, sampler: Sampler | None) -> LevelRun:
     def body() -> dict[str, Any]:
         return payload(target, next(prompts), shape.max_tokens, shape.ignore_eos, shape.temperature)
 
@@ -143,10 +151,12 @@ async def _run_level(session: aiohttp.ClientSession, target: Endpoint, shape: Re
         await ready.wait()  # the baseline sample is taken before any measured request
     try:
         run = _open_loop if lv.rate else _closed_loop
+        cpu = time.process_time()
         records = await run(session, target, lv, body, t0, on_progress)
+        cpu = time.process_time() - cpu
     finally:
         stop.set()
-    return records, (await telemetry if telemetry else None)
+    return LevelRun(records, await telemetry if telemetry else None, cpu)
 
 
 async def _closed_loop(session: aiohttp.ClientSession, target: Endpoint, lv: LevelPlan,

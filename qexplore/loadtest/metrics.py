@@ -119,6 +119,9 @@ class LevelSummary(BaseModel):
     queue_ms: Latency | None = None  # open loop: waits for a free slot in the client
     stall_max_ms: float | None = None  # longest time no user got a token (first → last token)
     stalls: int = 0  # token gaps over STALL_S seconds: the machine stopped serving everyone
+    # the load generator's own CPU seconds over the measured requests (all its threads): beside
+    # ``duration_s``, how close the client came to being the bottleneck
+    client_cpu_s: float | None = None
     trials: int = 1  # trials pooled into this summary
     ci: dict[str, tuple[float, float]] = Field(default_factory=dict)  # 95 % intervals by figure
 
@@ -136,6 +139,13 @@ class LevelSummary(BaseModel):
     @property
     def unstable(self) -> bool:
         return self.stalls > 0
+
+    @property
+    def client_cpu_pct(self) -> float | None:
+        """The load generator's CPU use over the level, in % of one core."""
+        if self.client_cpu_s is None or self.duration_s <= 0:
+            return None
+        return 100 * self.client_cpu_s / self.duration_s
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump()

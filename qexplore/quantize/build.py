@@ -79,10 +79,9 @@ def build_inputs(recipe: Recipe, variant: Variant, base: str) -> dict[str, Any]:
 def _calibration(recipe: Recipe, variant: Variant) -> Calibration:
     """The calibration data of a calibrated variant (the schema checks the recipe's own
     variants; one it does not list is checked here)."""
-    cal = recipe.calibration_for(variant)
-    if cal is None:
-        raise RecipeError(f"variant {variant.name}: scheme {variant.scheme} needs calibration "
-                          "data (the variant's or the recipe's 'calibration')")
+    cal, problem = recipe.calibration_for(variant), recipe.calibration_problem(variant)
+    if cal is None or problem:
+        raise RecipeError(f"variant {variant.name}: {problem or 'no calibration data'}")
     return cal
 
 

@@ -304,14 +304,15 @@ class Recipe(Strict):
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False
                    ) -> Recipe:
-        """A copy, resolved again on first use (its variants or paths may differ)."""
+        """A copy, resolved again on first use (its model or paths may differ)."""
         copy = super().model_copy(update=update, deep=deep)
         copy._resolved = None
         return copy
 
     @property
     def resolved(self) -> Resolved:
-        """Every name in the recipe turned into where it is (resolved once)."""
+        """Where the names the recipe gives are: the model, tokenizer, eval tasks and target
+        resolved once; a variant's or workload's files through its methods."""
         if self._resolved is None:
             m = self.model
             self._resolved = resolve(self.base_dir, m.path, m.tokenizer, self.eval.include_path,
@@ -348,12 +349,8 @@ class Recipe(Strict):
             *_duplicates("variants", [v.name for v in self.variants], "variant"),
             *_duplicates("workloads", [w.name for w in self.workloads], "workload"),
         ]
-        for i, v in enumerate(self.variants):
-            if SCHEMES.get(v.scheme).calibrated and not self.calibration_for(v):
-                problems.append(
-                    f"variants[{i}].calibration: scheme {v.scheme} needs calibration data "
-                    "(set it here or in the top-level 'calibration')"
-                )
+        problems += [f"variants[{i}].calibration: {problem}" for i, v in enumerate(self.variants)
+                     if (problem := self.calibration_problem(v))]
         for i, w in enumerate(self.workloads):
             problems += w.problems(f"workloads[{i}]", self.model.max_model_len,
                                    self.serve.max_num_seqs)
@@ -364,6 +361,14 @@ class Recipe(Strict):
     def calibration_for(self, variant: Variant) -> Calibration | None:
         """The calibration data a variant is built with."""
         return variant.calibration or self.calibration
+
+    def calibration_problem(self, variant: Variant) -> str | None:
+        """What is wrong with a variant's calibration data (a calibrated scheme without any),
+        for this recipe's variants or one it does not list."""
+        if SCHEMES.get(variant.scheme).calibrated and not self.calibration_for(variant):
+            return (f"scheme {variant.scheme} needs calibration data (set it in the variant or "
+                    "in the top-level 'calibration')")
+        return None
 
 
 def _duplicates(section: str, names: list[str], what: str) -> list[str]:

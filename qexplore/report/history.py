@@ -65,8 +65,7 @@ def _chart(what: str, figures: list[Figure]) -> str:
         band = known if len(known) == len(fs) else None  # a band only where every point has one
         series.append(Series(name, [(f.index, f.value) for f in fs], band,
                              marks=[(f.index, f.value) for f in fs if f.regression]))
-    column = what.split(": ")[-1] if ": " in what else None  # speed figures are 'where: column'
-    return line_chart(what, series, "run #", UNITS.get(column or "", "score"), log_x=False)
+    return line_chart(what, series, "run #", UNITS.get(figure_of(what), "score"), log_x=False)
 
 
 def _points_table(h: History) -> str:

@@ -70,6 +70,9 @@ WITH_INTERVAL = (*SPEED_FIGURES, "speed_ratio")
 HEADLINE = ["variant", "scheme", "status", "weights_gb", "recovery_pct", "accuracy_verdict",
             "speed_verdict", "at_users", "user_tps_p1", "output_tps", "ttft_ms_p99",
             "capacity_users", "pareto"]
+WIDE = ["variant", "scheme", "status", "weights_gb", "recovery_pct", "accuracy_verdict",
+        "speed_verdict", "speed_ratio", "at_users", "user_tps_p1", "output_tps", "pct_of_bound",
+        "ttft_ms_p99", "capacity_users", "stalls", "pareto"]  # --wide, with intervals
 HEADINGS = {"weights_gb": "weights GB", "recovery_pct": "recovery %",
             "accuracy_verdict": "accuracy", "speed_verdict": "speed", "at_users": "users",
             "user_tps_p1": "slowest-1% tok/s", "output_tps": "output tok/s",
@@ -81,19 +84,25 @@ def cells(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({c: [cell(v, c) for v in df[c]] for c in df.columns}, index=df.index)
 
 
+def interval(df: pd.DataFrame, i: Any, column: str) -> str | None:
+    """Row ``i``'s 95 % interval of ``column`` as text ("[23.0, 27.4]"), if it has one."""
+    lo, hi = df.at[i, f"{column}_lo"], df.at[i, f"{column}_hi"]
+    return None if pd.isna(lo) or pd.isna(hi) else f"[{cell(lo, column)}, {cell(hi, column)}]"
+
+
 def shown(df: pd.DataFrame) -> pd.DataFrame:
     """The table as people read it in full: every cell formatted, each speed figure with its
     95 % interval in the same cell ("25.1 [23.0, 27.4]")."""
     out = cells(df)
     for c in WITH_INTERVAL:
-        out[c] = [v if pd.isna(lo) or pd.isna(hi) else f"{v} [{cell(lo, c)}, {cell(hi, c)}]"
-                  for v, lo, hi in zip(out[c], df[f"{c}_lo"], df[f"{c}_hi"], strict=True)]
+        out[c] = [v if (ci := interval(df, i, c)) is None else f"{v} {ci}"
+                  for i, v in zip(df.index, out[c], strict=True)]
     return out.drop(columns=[f"{c}_{end}" for c in WITH_INTERVAL for end in ("lo", "hi")])
 
 
 def markdown(run: StoredRun, df: pd.DataFrame, rec: Recommendation) -> str:
-    cells = shown(df).map(lambda v: v.replace("|", "\\|"))
-    table = cells.to_markdown(index=False, disable_numparse=True)
+    text = shown(df).map(lambda v: v.replace("|", "\\|"))
+    table = text.to_markdown(index=False, disable_numparse=True)
     failures = [f"- {v.name}: {v.error}" for v in run.variants if v.error]
     slo = run.recipe.slo
     return "\n".join([
@@ -146,11 +155,9 @@ def headline_html(df: pd.DataFrame) -> str:
     for i in df.index:
         tds = []
         for c in HEADLINE:
-            shown_ = escape(text.at[i, c])
-            if c in SPEED_FIGURES and not pd.isna(df.at[i, f"{c}_lo"]):
-                lo, hi = cell(df.at[i, f"{c}_lo"], c), cell(df.at[i, f"{c}_hi"], c)
-                shown_ += f'<br><span class="ci">[{lo}, {hi}]</span>'
-            tds.append(f"<td>{shown_}</td>")
+            ci = interval(df, i, c) if c in SPEED_FIGURES else None
+            below = "" if ci is None else f'<br><span class="ci">{ci}</span>'
+            tds.append(f"<td>{escape(text.at[i, c])}{below}</td>")
         body.append(f"<tr>{''.join(tds)}</tr>")
     return (f'<table class="headline"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(body)}</tbody></table>")

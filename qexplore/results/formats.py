@@ -13,19 +13,19 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from collections.abc import Callable
 from typing import Any
-
-import pandas as pd
 
 MISSING = "–"
 
 
 def sig3(x: float) -> str:
     """Three significant digits, thousands separated, whole digits kept."""
-    if x == 0 or not math.isfinite(x):
+    rounded = float(f"{x:.3g}")  # 9.996 → 10.0: its decimals are those of the rounded value
+    if rounded == 0 or not math.isfinite(x):
         return f"{x:g}"
-    decimals = max(0, 2 - math.floor(math.log10(abs(x))))
+    decimals = max(0, 2 - math.floor(math.log10(abs(rounded))))
     return f"{x:,.{decimals}f}"
 
 
@@ -56,12 +56,22 @@ def figure_of(what: str) -> str:
 
 def cell(value: Any, column: str = "") -> str:
     """A value as a table cell shows it; ``column`` names its kind (see :func:`kind_of`)."""
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+    if value is None or value is _loaded("pandas", "NA"):
         return MISSING
-    if isinstance(value, bool):
+    if isinstance(value, bool) or type(value) is _loaded("numpy", "bool_"):
         return "yes" if value else "no"
     if isinstance(value, numbers.Integral):  # numpy's integers too
         return f"{value:,}"
-    if isinstance(value, numbers.Real):
-        return kind_of(column)(float(value))
+    if isinstance(value, numbers.Real):  # numpy's floats too
+        return MISSING if math.isnan(value) else kind_of(column)(float(value))
     return str(value)
+
+
+def _loaded(module: str, name: str) -> Any:
+    """``module.name`` if the module is loaded (a value of its types can exist only then), else
+    a marker nothing is: so that formatting a number never imports pandas or numpy."""
+    loaded = sys.modules.get(module)
+    return getattr(loaded, name) if loaded is not None else _NOTHING
+
+
+_NOTHING = object()

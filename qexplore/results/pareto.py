@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from qexplore.loadtest.metrics import LevelSummary, capacity_at
-from qexplore.results.formats import sig3
+from qexplore.results.formats import ms, pct, sig3
 from qexplore.results.speed import SpeedComparison, compare_speed
 
 OBJECTIVES = {"recovery_pct": 1, "user_tps_p1": 1, "output_tps": 1, "weights_gb": -1}
@@ -146,7 +146,7 @@ def _blockers(row: VariantRow, c: Constraints) -> list[str]:
         out.append(f"too slow {at(row, c)}: slowest-1% user gets {sig3(p1)} tok/s "
                    f"< {c.min_user_tps:g}")
     if c.max_ttft_ms is not None and ttft is not None and ttft > c.max_ttft_ms:
-        out.append(f"TTFT p99 {ttft:,.0f} ms {at(row, c)} exceeds the {c.max_ttft_ms:g} ms ceiling")
+        out.append(f"TTFT p99 {ms(ttft)} ms {at(row, c)} exceeds the {c.max_ttft_ms:g} ms ceiling")
     if row.failed_requests:
         out.append(f"{row.failed_requests} failed requests {at(row, c)}")
     rec = row.recovery_pct
@@ -154,7 +154,7 @@ def _blockers(row: VariantRow, c: Constraints) -> list[str]:
         out.append("accuracy significantly worse than the baseline's")
     if rec is not None and 100 - rec > c.max_accuracy_drop_pct:
         significant = " (significant)" if row.accuracy_verdict == "worse" else ""
-        out.append(f"accuracy loss {100 - rec:.1f}%{significant} exceeds the "
+        out.append(f"accuracy loss {pct(100 - rec)}%{significant} exceeds the "
                    f"{c.max_accuracy_drop_pct:g}% budget")
     return out
 
@@ -233,7 +233,7 @@ def _accuracy_phrase(row: VariantRow) -> str:
     if row.recovery_pct is None:
         return (", accuracy not measured" if row.accuracy_verdict is None else
                 f", accuracy {row.accuracy_verdict} vs the baseline (recovery undefined)")
-    return f", {row.recovery_pct:.1f}% of the baseline's accuracy"
+    return f", {pct(row.recovery_pct)}% of the baseline's accuracy"
 
 
 def _suggestions(rows: Sequence[VariantRow], c: Constraints, blockers: dict[str, list[str]]

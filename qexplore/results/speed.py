@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 
 from qexplore.loadtest.metrics import LevelSummary
+from qexplore.results.formats import sig3
 
 Z = 1.959964  # two-sided 95 %
 LOWER_IS_BETTER = ("ttft_ms.", "tpot_ms.", "itl_ms.", "e2e_ms.")
@@ -36,9 +37,9 @@ class SpeedComparison:
     def describe(self) -> str:
         if self.ratio is None:
             return f"{self.figure}: not comparable"
-        ci = f" [{self.lo:.2f}, {self.hi:.2f}]" if self.lo is not None and self.hi is not None \
+        ci = f" [{sig3(self.lo)}, {sig3(self.hi)}]" if self.lo is not None and self.hi is not None \
             else " (no interval)"
-        return f"{self.figure} ratio {self.ratio:.2f}{ci}"
+        return f"{self.figure} ratio {sig3(self.ratio)}{ci}"
 
 
 def log_se(value: float, ci: tuple[float, float] | None) -> float | None:

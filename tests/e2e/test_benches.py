@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_sweep_resume import tiny_model
+from qexplore.testing.models import tiny_model
 
 pytestmark = pytest.mark.e2e
 BENCH = Path(__file__).parents[2] / "bench"

@@ -17,7 +17,7 @@ import pytest
 
 from qexplore.results.run import load_run
 from qexplore.results.store import Store
-from tests.integration.test_sweep_resume import tiny_model
+from qexplore.testing.models import tiny_model
 
 pytestmark = pytest.mark.integration
 QEXPLORE = [sys.executable, "-c", "from qexplore.cli.main import run; run()"]

@@ -102,24 +102,34 @@ def demo_like_run(tmp: Path) -> tuple[Path, str]:
     return tmp / "demo.db", "demo-run"
 
 
-def report_cli(db: Path, run: str, out: Path, *flags: str) -> list[str]:
+def report_cli(db: Path, run: str, out: Path, *flags: str, columns: int = 100) -> list[str]:
     r = subprocess.run([*QEXPLORE, "report", run, "--store", str(db), "--output", str(out),
                         *flags], capture_output=True, text=True, timeout=120,
-                       env={**os.environ, "COLUMNS": "100"})
+                       env={**os.environ, "COLUMNS": str(columns)})
     assert r.returncode == 0, r.stdout + r.stderr
     return r.stdout.splitlines()
 
 
-def test_the_console_shows_one_line_per_variant(tmp_path: Path) -> None:
+def table_lines(lines: list[str]) -> list[str]:
+    return lines[:next(i for i, line in enumerate(lines)
+                       if line.startswith(("Deploy", "left out")))]
+
+
+@pytest.mark.parametrize("columns", [100, 200])
+def test_the_console_shows_one_line_per_variant(tmp_path: Path, columns: int) -> None:
     db, run = demo_like_run(tmp_path)
-    lines = report_cli(db, run, tmp_path / "out")
-    table = lines[:next(i for i, line in enumerate(lines) if line.startswith("Deploy"))]
+    lines = report_cli(db, run, tmp_path / "out", columns=columns)
+    table = table_lines(lines)
     assert len(table) == 1 + 3, "\n".join(lines)  # the heading and a line per variant
     assert [line.split()[0] for line in table[1:]] == ["bf16", "int8-w8a8", "int4-w4a8"]
-    assert not any("[" in line for line in table)  # point values only
+    assert not any("[" in line or "…" in line for line in table)  # point values, none cut
+    assert all(len(line) <= columns for line in table)
     bf16 = table[1].split()
     # one format per kind: tok/s to 3 significant digits, whole ms, % to one decimal
     assert "82.1" in bf16 and "8,417" in bf16 and "19,752" in bf16 and "100.0" in bf16, bf16
+    # 13 headline columns need ~145 characters: a narrower terminal leaves the last ones out
+    left_out = [line for line in lines if line.startswith("left out")]
+    assert ("weights GB" in table[0], bool(left_out)) == (columns == 200, columns == 100), lines
     wide = report_cli(db, run, tmp_path / "out", "--wide")
     assert any("[" in line for line in wide)  # with --wide, the intervals
 
@@ -142,4 +152,5 @@ document.body.setAttribute("data-fit", JSON.stringify({right: t.getBoundingClien
     fit = json.loads(re.search(r'data-fit="([^"]+)"', page.dom).group(1).replace("&quot;", '"'))
     assert fit["columns"] == 13 and fit["scroll"] == 0 and fit["right"] <= 1300, fit
     assert "every column" in page.dom.lower()  # the rest, one click away
-    shutil.copy(page.screenshot, Path("reports") / "test-report-1300px.png")  # for a person
+    Path("reports").mkdir(exist_ok=True)  # for a person to look at
+    shutil.copy(page.screenshot, Path("reports") / "test-report-1300px.png")

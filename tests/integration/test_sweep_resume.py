@@ -4,9 +4,7 @@ level again on a new server before the variant may count as measured."""
 
 from __future__ import annotations
 
-import json
 import os
-import struct
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,6 +14,7 @@ import pytest
 
 from qexplore.results.run import load_run
 from qexplore.results.store import Store
+from qexplore.testing.models import tiny_model
 
 pytestmark = pytest.mark.integration
 QEXPLORE = [sys.executable, "-c", "from qexplore.cli.main import run; run()"]
@@ -29,15 +28,6 @@ workloads:
 eval: {{tasks: []}}
 slo: {{min_user_tps: 1}}
 """
-
-
-def tiny_model(folder: Path) -> Path:
-    """A model folder with one safetensors tensor (headers are all the sweep reads)."""
-    folder.mkdir()
-    header = json.dumps({"w": {"dtype": "BF16", "shape": [4, 4], "data_offsets": [0, 32]}}).encode()
-    (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + bytes(32))
-    (folder / "config.json").write_text("{}")
-    return folder
 
 
 def sweep(tmp: Path, *flags: str, **env: str) -> subprocess.CompletedProcess[str]:

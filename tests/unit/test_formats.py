@@ -13,7 +13,7 @@ pytestmark = pytest.mark.unit
 
 @pytest.mark.parametrize(("x", "text"), [
     (0.3, "0.300"), (5.213, "5.21"), (82.14, "82.1"), (1_043.3, "1,043"), (12_345.6, "12,346"),
-    (0.006871, "0.00687"), (0.0, "0"), (-2.5, "-2.50")])
+    (0.006871, "0.00687"), (0.0, "0"), (-2.5, "-2.50"), (9.996, "10.0"), (99.96, "100")])
 def test_three_significant_digits_keep_every_whole_digit(x: float, text: str) -> None:
     assert sig3(x) == text
 
@@ -30,9 +30,9 @@ def test_each_column_has_its_kind() -> None:
 
 
 def test_missing_counts_and_flags() -> None:
-    assert [cell(v) for v in (None, float("nan"), pd.NA)] == ["–"] * 3
+    assert [cell(v) for v in (None, float("nan"), pd.NA, np.float32("nan"))] == ["–"] * 4
     assert cell(np.int64(1_048_576)) == "1,048,576" and cell(16) == "16"
-    assert (cell(True), cell(False), cell("same")) == ("yes", "no", "same")
+    assert (cell(True), cell(np.bool_(False)), cell("same")) == ("yes", "no", "same")
     assert cell(np.float64(0.3), "output_tps") == "0.300"
 
 

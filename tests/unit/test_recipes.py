@@ -107,9 +107,9 @@ def test_calibrated_scheme_without_calibration_is_refused() -> None:
     text = DEMO.split("calibration:")[0] + "variants:" + DEMO.split("variants:")[1]
     assert problems(text) == [
         "variants[1].calibration: scheme W8A8 needs calibration data "
-        "(set it here or in the top-level 'calibration')",
+        "(set it in the variant or in the top-level 'calibration')",
         "variants[2].calibration: scheme W4A8 needs calibration data "
-        "(set it here or in the top-level 'calibration')",
+        "(set it in the variant or in the top-level 'calibration')",
     ]
 
 
@@ -163,7 +163,9 @@ def test_the_demo_model_resolves_to_its_folder_and_its_tasks() -> None:
     r = load_recipe(RECIPES / "demo-cpu.yaml").resolved
     assert r.demo_model and r.model == r.tokenizer == str(paths.demo_model_dir())
     assert r.include_path == str(DEMO_TASKS)
-    assert r.file("@demo/calibration.jsonl") == DEMO_FILES / "calibration.jsonl"
+    demo = load_recipe(RECIPES / "demo-cpu.yaml")
+    cal = demo.calibration_for(demo.variants[1])
+    assert cal and cal.path and r.file(cal.path) == DEMO_FILES / "calibration.jsonl"
 
 
 def test_every_builtin_prompt_set_is_shipped() -> None:

@@ -11,8 +11,8 @@ interval (a t-interval of the pairs' log ratios: a paired design, so the drift o
 machine cancels within a pair), the median and range, each tool's run-to-run spread, and each
 client's CPU per 1,000 streamed tokens while the server runs beside it: qexplore's as it
 records it over the measured requests (``client_cpu_s``), vllm bench's as the run's CPU less
-its fixed start-up cost (the median of three 1-request runs; start-up is most of a run's CPU,
-so this one is rough). Targets: the output tok/s ratio's interval contains 1 and lies within
+its fixed start-up cost (the median of ``--startup-runs`` 1-request runs; start-up is most of
+a run's CPU, so this one is rough). Targets: the output tok/s ratio's interval contains 1 and lies within
 0.95–1.05; median TTFT within 10 %.
 
 ``--server fake`` runs the same comparison against the fake server with injected latencies
@@ -99,6 +99,8 @@ def main() -> None:
     ap.add_argument("--ttft-ms", type=float, default=50.0, help="fake server: time to first token")
     ap.add_argument("--itl-ms", type=float, default=10.0, help="fake server: time between tokens")
     ap.add_argument("--no-warmup", action="store_true", help="skip each tool's warm-up run")
+    ap.add_argument("--startup-runs", type=int, default=3,
+                    help="1-request runs whose median CPU is a tool's start-up cost")
     a = ap.parse_args()
     model = str(ensure_demo_model())
     name = "demo"
@@ -119,7 +121,7 @@ def main() -> None:
         os.environ["QEXPLORE_VLLM"] = str(real_vllm)  # `vllm bench` always from the serve env
         for tool in TOOLS:
             fixed[tool] = statistics.median(run_tool(tool, server.base_url, fixed_args).cpu_s
-                                            for _ in range(3))
+                                            for _ in range(a.startup_runs))
             if not a.no_warmup:
                 show(tool, run_tool(tool, server.base_url, args), "  (warm-up, discarded)")
         for i in range(a.pairs):

@@ -68,7 +68,8 @@ def _vllm_check(serve: dict[str, str | None] | None) -> Check:
         return Check("serve: vllm", False, f"no vllm executable at {exe}", fix)
     version = (serve or {}).get("vllm")
     if not version:
-        return Check("serve: vllm", False, f"{exe} exists but its environment has no vllm", fix)
+        return Check("serve: vllm", False, f"{exe} exists but neither its environment nor "
+                     "`vllm --version` names a vLLM version", fix)
     return Check("serve: vllm", True, f"{version} ({exe})")
 
 

@@ -1,17 +1,21 @@
 """What this machine and its two environments have: hardware, library versions.
 
 Nothing here imports torch, vLLM or the like: versions come from package metadata (core env)
-or from one short child process (serve env), so ``doctor`` and record-keeping stay fast.
+or from one short child process (serve env; ``vllm --version`` where vLLM is installed in a
+way its metadata does not show), so ``doctor`` and record-keeping stay fast.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata as md
 import json
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from qexplore import paths
 from qexplore.cpu import cpu_features
@@ -110,16 +114,44 @@ _SERVE_QUERY = (
 
 
 def serve_versions() -> dict[str, str | None] | None:
-    """Versions in the serve environment, or None when its Python cannot be run."""
+    """Versions in the serve environment, or None when nothing there answers. ``vllm`` is the
+    version of the vLLM servers start with: its environment's package metadata, else what the
+    executable says (``QEXPLORE_VLLM`` may name a wrapper script or another install)."""
     python = paths.serve_python()
-    if not python.exists():
-        return None
-    try:
-        out = subprocess.run(
-            [str(python), "-c", _SERVE_QUERY, *SERVE_PACKAGES],
-            capture_output=True, text=True, timeout=60, check=True,
-        ).stdout
-        versions: dict[str, str | None] = json.loads(out)
+    versions: dict[str, str | None] | None = None
+    if python.exists():
+        try:
+            out = subprocess.run(
+                [str(python), "-c", _SERVE_QUERY, *SERVE_PACKAGES],
+                capture_output=True, text=True, timeout=60, check=True,
+            ).stdout
+            versions = json.loads(out)
+        except (subprocess.SubprocessError, OSError, json.JSONDecodeError):
+            versions = None
+    if versions and versions.get("vllm"):
         return versions
-    except (subprocess.SubprocessError, OSError, json.JSONDecodeError):
+    told = vllm_cli_version(paths.vllm_executable())
+    return None if told is None and versions is None else {**(versions or {}), "vllm": told}
+
+
+_VERSION = re.compile(r"^v?(\d+\.\d+(?:\.\d+)?\S*)$")
+
+
+def vllm_cli_version(exe: Path) -> str | None:
+    """What ``vllm --version`` prints (its last line that reads as a version), cached per
+    executable and its modification time; None if it does not run or say."""
+    try:
+        stamp = exe.stat().st_mtime
+    except OSError:
         return None
+    return _cli_version(str(exe), stamp)
+
+
+@functools.cache
+def _cli_version(exe: str, _stamp: float) -> str | None:
+    try:
+        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=180)
+    except (subprocess.SubprocessError, OSError):
+        return None
+    lines = [m.group(1) for line in out.stdout.splitlines() if (m := _VERSION.match(line.strip()))]
+    return lines[-1] if out.returncode == 0 and lines else None

@@ -86,7 +86,7 @@ class Fake:
         return web.json_response({"object": "list", "data": [{"id": self.model, "object": "model"}]})
 
     async def version(self, _: web.Request) -> web.Response:
-        return web.json_response({"version": "0.0.0-fake"})
+        return web.json_response({"version": VERSION})
 
     async def metrics(self, _: web.Request) -> web.Response:
         text = (
@@ -168,7 +168,13 @@ def parse_args(argv: list[str]) -> tuple[str, str, int, str]:
     return model, host, port, opts.get("--served-model-name") or model
 
 
+VERSION = "0.0.0-fake"
+
+
 def main(argv: list[str]) -> None:
+    if argv[:1] == ["--version"]:  # as `vllm --version` answers: noise, then the version
+        print(f"INFO a line of start-up noise\n{VERSION}")
+        return
     model, host, port, name = parse_args(argv)
     code = os.environ.get("FAKE_EXIT_AT_START")
     if code:

@@ -29,6 +29,19 @@ def test_gpu_log() -> None:
     assert parse_log(GPU_LOG) == {"kv_cache_tokens": 61264, "max_concurrency_at_len": 4096,
                                   "max_concurrency": 14.96, "weights_gib": 14.9889}
 
+# vLLM 0.26.0 (the GPU machine's): the two figures on two lines, and Model Runner V2's
+# "GiB and" without "memory" (format strings from its source: v1/core/kv_cache_utils.py:2177-2179,
+# v1/worker/gpu/model_runner.py:306)
+GPU_LOG_0_26 = """(EngineCore_DP0 pid=1) INFO [model_runner.py:306] Model loading took 14.99 GiB and 4.812345 seconds
+(EngineCore_DP0 pid=1) INFO [kv_cache_utils.py:2177] GPU KV cache size: 449,744 tokens
+(EngineCore_DP0 pid=1) INFO [kv_cache_utils.py:2179] Maximum concurrency for 4,096 tokens per request: 109.80x
+"""
+
+
+def test_gpu_log_of_vllm_0_26() -> None:
+    assert parse_log(GPU_LOG_0_26) == {"kv_cache_tokens": 449744, "max_concurrency_at_len": 4096,
+                                       "max_concurrency": 109.8, "weights_gib": 14.99}
+
 
 def test_nothing_logged_yet() -> None:
     assert parse_log("starting…\n") == {}

@@ -107,6 +107,8 @@ def _config(model: str) -> tuple[dict[str, Any], str]:
     folder = Path(model).expanduser()
     if folder.is_dir():
         return _read(folder / "config.json", model), "folder"
+    if folder.is_file():  # a config.json alone: a model named by its shape
+        return _read(folder, model), "file"
     cached = _hf_cached_config(model)
     if cached is not None:
         return _read(cached, model), "hugging face cache"
@@ -157,6 +159,22 @@ def _hf_cached_config(model: str) -> Path | None:
         return None
     found = try_to_load_from_cache(model, "config.json")
     return Path(found) if isinstance(found, str) else None
+
+
+def model_config(model: str) -> dict[str, Any]:
+    """The whole ``config.json`` of ``model`` (as :func:`model_shape` finds it), to build a model
+    of its shape from; :class:`ShapeUnknown` says what is missing."""
+    model_shape(model)  # a shape qexplore counts, or why not
+    return _config(model)[0]
+
+
+def shipped_name(name: str) -> str | None:
+    """The shipped config a name means: its hub id, or that id's last part in any case
+    ('llama-3.1-8b' → 'meta-llama/Llama-3.1-8B')."""
+    shipped = shipped_configs()
+    if name in shipped:
+        return name
+    return next((k for k in shipped if k.rpartition("/")[2].lower() == name.lower()), None)
 
 
 @cache

@@ -155,6 +155,8 @@ def _show_report(written: Written, wide: bool = False) -> None:
     from qexplore.report.write import HEADINGS, HEADLINE, WIDE, cells, shown
     from qexplore.results.table import frame
 
+    if written.notice:
+        console.print(f"[bold yellow]{written.notice}[/]", highlight=False)
     df = frame(written.rows)
     text = (shown(df) if wide else cells(df))[WIDE if wide else HEADLINE]
     heading = {c: HEADINGS.get(c, c.replace("_", " ")) for c in text.columns}

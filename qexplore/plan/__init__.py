@@ -18,7 +18,7 @@ from qexplore.demo.model import demo_facts
 from qexplore.errors import QexploreError, RecipeError
 from qexplore.plan.durations import VariantDuration, durations
 from qexplore.plan.estimate import TargetFigures, estimate_variant, plan_warnings, target_figures
-from qexplore.quantize.build import cached_record, key_for
+from qexplore.quantize.build import cached_random_base, cached_record, key_for
 from qexplore.recipes.schema import Recipe, Variant
 from qexplore.registry import suggest
 
@@ -117,8 +117,12 @@ def select_variants(recipe: Recipe, only: list[str] | None) -> list[tuple[int, V
 
 
 def _base_if_available(recipe: Recipe) -> str | None:
-    """The base model's location when it can be found without building or downloading."""
+    """The base model's location when it can be found without building or downloading (a
+    speed-only recipe's: its random weights, once built)."""
     r = recipe.resolved
+    if r.speed_only:
+        built = cached_random_base(recipe) if not r.demo_model or demo_facts() else None
+        return built.path if built else None
     if r.demo_model:
         return r.model if demo_facts() else None
     return r.model if Path(r.model).is_dir() else None
@@ -127,13 +131,17 @@ def _base_if_available(recipe: Recipe) -> str | None:
 def _variant_plan(recipe: Recipe, i: int, v: Variant, target: Target, base: str | None
                   ) -> VariantPlan:
     sup = variant_support(v.scheme, recipe.model.dtype, target)
+    if v.scheme == "baseline" and recipe.resolved.speed_only:
+        return VariantPlan(i, v, sup, "random weights" if base else "random weights, to build",
+                           served=base)
     if v.scheme == "baseline":
         return VariantPlan(i, v, sup, "original weights", served=_on_disk(recipe.resolved.model))
     if v.scheme == "prequantized":
         checkpoint = recipe.resolved.checkpoint(v.checkpoint)
         return VariantPlan(i, v, sup, "checkpoint", served=_on_disk(checkpoint))
     if base is None:
-        return VariantPlan(i, v, sup, "to build (base model not on disk yet)")
+        first = "random weights" if recipe.resolved.speed_only else "base model"
+        return VariantPlan(i, v, sup, f"to build ({first} not on disk yet)")
     key = key_for(recipe, v, base)
     record = cached_record(key)
     if record is None:

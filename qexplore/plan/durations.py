@@ -10,7 +10,6 @@ from pydantic import BaseModel
 from qexplore.catalog import capacity as cap
 from qexplore.catalog.capacity import VariantEstimate
 from qexplore.catalog.models import ModelShape, ShapeUnknown, model_shape
-from qexplore.catalog.schemes import SCHEMES
 from qexplore.catalog.tasks import TASKS
 from qexplore.plan.estimate import ASSUMED_EFFICIENCY, TargetFigures
 from qexplore.recipes.schema import Recipe, Variant
@@ -70,9 +69,8 @@ def _build_s(recipe: Recipe, v: Variant, shape: ModelShape | None, figures: Targ
     peak = figures.peak("fp16")
     if shape is None or not peak:
         return None
-    scheme = SCHEMES.get(v.scheme)
     cal = recipe.calibration_for(v)
-    if scheme.calibrated and cal is not None:
+    if recipe.calibrated(v) and cal is not None:
         work = GPTQ_REFERENCE_S * cal.samples * cal.seq_len / REFERENCE_TOKENS
     else:
         work = RTN_REFERENCE_S

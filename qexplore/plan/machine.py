@@ -11,6 +11,7 @@ from qexplore.catalog.models import is_hub_id, local_folder
 from qexplore.catalog.targets import Target, card_target
 from qexplore.environment import Gpu, hardware
 from qexplore.errors import HardwareError, QexploreError, RecipeError
+from qexplore.quantize.build import shape_config
 from qexplore.recipes.schema import Recipe
 
 HUB_TIMEOUT_S = 10
@@ -28,8 +29,10 @@ def check_machine(recipe: Recipe, gpus: list[Gpu] | None = None) -> None:
         _check_gpu(target, hardware().gpus if gpus is None else gpus)
     r = recipe.resolved
     checkpoints = [r.checkpoint(v.checkpoint) for v in recipe.variants if v.checkpoint]
+    if r.speed_only and not r.demo_model:  # random weights: the shape's config is all it needs
+        shape_config(recipe)
     for model in (r.model, *checkpoints):
-        if not r.demo_model or model != r.model:
+        if not (r.demo_model or r.speed_only) or model != r.model:
             check_model(model)
 
 

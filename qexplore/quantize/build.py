@@ -7,6 +7,7 @@ interrupted build never looks finished.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from qexplore import paths
+from qexplore.catalog.models import ShapeUnknown, model_config
 from qexplore.catalog.schemes import SCHEMES
 from qexplore.demo.model import ensure_demo_model
 from qexplore.environment import core_versions
@@ -27,7 +29,8 @@ from qexplore.lock import lease, still_held
 from qexplore.quantize.cache import digest, file_digest, model_digest
 from qexplore.quantize.checkpoint import checkpoint_stats
 from qexplore.quantize.worker import hub_offline, sampler
-from qexplore.recipes.schema import Calibration, Recipe, Variant
+from qexplore.recipes.model import Calibration
+from qexplore.recipes.schema import Recipe, Variant
 
 RECORD = "qexplore-build.json"
 OnLine = Callable[[str], None]
@@ -57,20 +60,22 @@ class BuildRecord:
 
 def build_inputs(recipe: Recipe, variant: Variant, base: str) -> dict[str, Any]:
     """Everything that decides a build's output (the key is its digest)."""
-    scheme = SCHEMES.get(variant.scheme)
+    scheme, calibrated = SCHEMES.get(variant.scheme), recipe.calibrated(variant)
     params: dict[str, Any] = {"ignore": sorted(variant.ignore)}
-    if scheme.calibrated:
+    if scheme.grouped and scheme.calibrated:  # GPTQ or, on random weights, round-to-nearest
+        params["group_size"] = variant.group_size
+    if calibrated:
         params |= {"dampening_frac": variant.dampening_frac, "actorder": variant.actorder}
-        if scheme.grouped:
-            params["group_size"] = variant.group_size
         if variant.scheme == "W8A8":
             params["smoothing_strength"] = variant.smoothing_strength
+    elif scheme.calibrated:  # random weights: the scheme built data-free
+        params["algorithm"] = "round-to-nearest"
     versions = core_versions()
     return {
         "model": model_digest(base),
         "scheme": variant.scheme,
         "params": params,
-        "calibration": _calibration_inputs(recipe, variant) if scheme.calibrated else None,
+        "calibration": _calibration_inputs(recipe, variant) if calibrated else None,
         "llmcompressor": versions["llmcompressor"],
         "compressed-tensors": versions["compressed-tensors"],
     }
@@ -117,7 +122,15 @@ def build_variant(
         return _unbuilt_record(variant, base, base)
     if variant.scheme == "prequantized":
         return _unbuilt_record(variant, recipe.resolved.checkpoint(variant.checkpoint), base)
-    key = key_for(recipe, variant, base)
+    job = functools.partial(_job, recipe, variant, base)
+    return _cached_or_built(key_for(recipe, variant, base), job, variant.name, variant.scheme,
+                            base, force, on_line)
+
+
+def _cached_or_built(key: str, job: Callable[[Path], dict[str, Any]], name: str, scheme: str,
+                     base: str | None, force: bool, on_line: OnLine | None) -> BuildRecord:
+    """The build with ``key`` from the cache, or made now from ``job(its folder)``: one build
+    per key at a time across every machine sharing the cache; the others then hit."""
     cache = paths.build_cache()
     cache.mkdir(parents=True, exist_ok=True)
 
@@ -125,20 +138,59 @@ def build_variant(
         if on_line:
             on_line(f"waiting for the same build by {holder}")
 
-    # One build per key at a time, across every machine sharing the cache; the others then hit.
     held = cache / f"{key}.lease"
     with lease(held, on_wait=waiting):
         hit = None if force else cached_record(key)
         if hit:
             return hit
-        return _build(recipe, variant, base, key, held, on_line)
+        return _build(job, name, scheme, base, key, held, on_line)
 
 
 def base_model(recipe: Recipe, on_line: OnLine | None = None) -> str:
-    """The base model's folder (or hub id); the demo model is built on first use."""
-    if recipe.resolved.demo_model:
-        return str(ensure_demo_model(on_line=on_line))
-    return recipe.resolved.model
+    """The base model's folder (or hub id): the demo model is built on first use; a speed-only
+    recipe's base is random weights of its shape, built once (see :func:`random_base`)."""
+    r = recipe.resolved
+    if r.demo_model:
+        ensure_demo_model(on_line=on_line)
+    return random_base(recipe, on_line=on_line).path if r.speed_only else r.model
+
+
+RANDOM = "random"  # the scheme a random-weight base's build record names
+
+
+def random_base(recipe: Recipe, force: bool = False, on_line: OnLine | None = None
+                ) -> BuildRecord:
+    """Random weights of the recipe's shape (its config; the recipe's tokenizer and dtype),
+    built in a child process — on the GPU where there is one — and cached like any build."""
+    key, job = _random_job(recipe)
+    return _cached_or_built(key, job, "base", RANDOM, None, force, on_line)
+
+
+def cached_random_base(recipe: Recipe) -> BuildRecord | None:
+    """The recipe's random-weight base if it is built already (what ``plan`` shows)."""
+    return cached_record(_random_job(recipe)[0])
+
+
+def shape_config(recipe: Recipe) -> dict[str, Any]:
+    """The config.json of the recipe's model or shape (a RecipeError says why there is none)."""
+    try:
+        return model_config(recipe.resolved.model)
+    except ShapeUnknown as e:
+        raise RecipeError(f"model: {e}") from None
+
+
+def _random_job(recipe: Recipe) -> tuple[str, Callable[[Path], dict[str, Any]]]:
+    """The random base's build key and its job (the shape's config, tokenizer, dtype, seed)."""
+    r, config = recipe.resolved, shape_config(recipe)
+    inputs = {"random": config, "tokenizer": tokenizer_digest(r.tokenizer),
+              "dtype": recipe.model.dtype, "seed": 0,
+              "transformers": core_versions()["transformers"]}
+
+    def job(out: Path) -> dict[str, Any]:
+        return {"kind": RANDOM, "config": config, "tokenizer": r.tokenizer,
+                "dtype": recipe.model.dtype, "seed": 0, "out": str(out)}
+
+    return digest(inputs), job
 
 
 def _unbuilt_record(variant: Variant, location: str, base: str) -> BuildRecord:
@@ -146,22 +198,24 @@ def _unbuilt_record(variant: Variant, location: str, base: str) -> BuildRecord:
     return BuildRecord(variant.name, variant.scheme, location, None, True, **stats)
 
 
-def _build(recipe: Recipe, variant: Variant, base: str, key: str, held: Path,
-           on_line: OnLine | None) -> BuildRecord:
+def _build(job: Callable[[Path], dict[str, Any]], name: str, scheme: str, base: str | None,
+           key: str, held: Path, on_line: OnLine | None) -> BuildRecord:
+    """Run the worker on ``job`` in a scratch folder; publish it as ``key`` (``base``: the model
+    it was built from, whose parameters it counts; None: itself)."""
     final = paths.build_cache() / key
     tmp = paths.build_cache() / f".tmp-{key}-{socket.gethostname()}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     job_file = tmp.parent / f".job{tmp.name}.json"  # this builder's own, like its folder
-    job_file.write_text(json.dumps(_job(recipe, variant, base, tmp)))
+    job_file.write_text(json.dumps(job(tmp)))
     try:
         _run_worker(job_file, tmp / "build.log", on_line)
     finally:
         job_file.unlink(missing_ok=True)
     facts = json.loads((tmp / "build-facts.json").read_text())
     record = BuildRecord(
-        variant.name, variant.scheme, str(final), key, False,
-        **checkpoint_stats(str(tmp), base), **facts, versions=_versions(),
+        name, scheme, str(final), key, False,
+        **checkpoint_stats(str(tmp), base or str(tmp)), **facts, versions=_versions(),
     )
     (tmp / RECORD).write_text(json.dumps(record.as_dict(), indent=2))
     other = None if still_held(held) else cached_record(key)
@@ -172,10 +226,22 @@ def _build(recipe: Recipe, variant: Variant, base: str, key: str, held: Path,
     return record
 
 
+def tokenizer_digest(tokenizer: str) -> str:
+    """What decides a tokenizer: its files' contents where it is a folder, else its hub id."""
+    folder = Path(tokenizer)
+    if not folder.is_dir():
+        return tokenizer
+    files = [f for pat in TOKENIZER_FILES for f in sorted(folder.glob(pat))]
+    return digest({f.name: file_digest(f) for f in files})
+
+
+TOKENIZER_FILES = ("tokenizer*", "special_tokens_map.json", "*.jinja", "vocab*", "merges.txt",
+                   "*.model", "*.tiktoken")
+
+
 def _job(recipe: Recipe, variant: Variant, base: str, out: Path) -> dict[str, Any]:
-    scheme = SCHEMES.get(variant.scheme)
-    calibration = None
-    if scheme.calibrated:
+    calibration, calibrated = None, recipe.calibrated(variant)
+    if calibrated:
         cal = _calibration(recipe, variant)
         calibration = cal.model_dump()
         if cal.path:
@@ -183,7 +249,7 @@ def _job(recipe: Recipe, variant: Variant, base: str, out: Path) -> dict[str, An
         else:
             calibration["sampler"] = sampler(hub_offline())
     return {
-        "model": base, "scheme": variant.scheme, "calibrated": scheme.calibrated,
+        "model": base, "scheme": variant.scheme, "calibrated": calibrated,
         "group_size": variant.group_size, "ignore": variant.ignore,
         "dampening_frac": variant.dampening_frac, "actorder": variant.actorder,
         "smoothing_strength": variant.smoothing_strength, "calibration": calibration,

@@ -2,10 +2,12 @@
 
     python -m qexplore.quantize.worker JOB.json
 
-JOB.json holds a :class:`~qexplore.quantize.build.BuildJob` as a dict. The worker loads the
+JOB.json holds a build job as a dict (``quantize/build.py`` writes it). The worker loads the
 model, samples the calibration data (seeded), runs llm-compressor's ``oneshot`` with the
 scheme's standard recipe, saves a compressed-tensors checkpoint into ``job["out"]`` and writes
-``build-facts.json`` there. Progress lines start with ``[build]``.
+``build-facts.json`` there. A job of kind ``random`` instead makes a model of a config's shape
+with random weights (on the GPU where there is one) and saves it with the tokenizer it names.
+Progress lines start with ``[build]``.
 """
 
 from __future__ import annotations
@@ -43,8 +45,8 @@ def modifiers(job: dict[str, Any]) -> list[Any]:
     from llmcompressor.modifiers.quantization import GPTQModifier, QuantizationModifier
 
     ignore = job["ignore"]
-    if not job["calibrated"]:  # FP8_DYNAMIC, FP8_BLOCK: data-free
-        return [QuantizationModifier(targets="Linear", scheme=job["scheme"], ignore=ignore)]
+    if not job["calibrated"]:  # data-free: FP8_DYNAMIC, FP8_BLOCK; any scheme on random weights
+        return [QuantizationModifier(config_groups=weight_scheme(job), ignore=ignore)]
     gptq = GPTQModifier(
         config_groups=weight_scheme(job), ignore=ignore,
         dampening_frac=job["dampening_frac"], actorder=job["actorder"],
@@ -103,12 +105,60 @@ def _as_text(row: Any, tokenizer: Any) -> str:
     return str(row)
 
 
+def random_model(job: dict[str, Any]) -> None:
+    """A model of ``job["config"]``'s shape with random weights, saved with the tokenizer."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    started = time.time()
+    cfg = dict(job["config"])
+    config = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
+    tokenizer = AutoTokenizer.from_pretrained(job["tokenizer"])
+    if len(tokenizer) > config.vocab_size:
+        say(f"error: the tokenizer has {len(tokenizer):,} tokens, more than the shape's "
+            f"vocabulary of {config.vocab_size:,}: name a tokenizer that fits, or a config.json "
+            f"with vocab_size ≥ {len(tokenizer):,}")
+        sys.exit(2)
+    named = job["dtype"] if job["dtype"] != "auto" else str(
+        getattr(config, "dtype", None) or "bfloat16").removeprefix("torch.")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.manual_seed(job["seed"])
+    say(f"random {named} weights of a {config.model_type} shape on {device}")
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(config, dtype=getattr(torch, named))
+    out = Path(job["out"])
+    say(f"saving to {out}")
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    _facts(out, started)
+
+
+def _facts(out: Path, started: float) -> None:
+    """``build-facts.json``: how long the build took and its peak memory."""
+    import torch
+
+    facts = {"build_seconds": round(time.time() - started, 2),
+             "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)}
+    if torch.cuda.is_available():
+        facts["peak_gpu_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
+    (out / "build-facts.json").write_text(json.dumps(facts))
+    say("done")
+
+
 def main(job_path: str) -> None:
+    job = json.loads(Path(job_path).read_text())
+    if job.get("kind") == "random":
+        random_model(job)
+    else:
+        quantize(job)
+
+
+def quantize(job: dict[str, Any]) -> None:
+    """The scheme's llm-compressor recipe on the job's model, saved compressed."""
     import torch
     from llmcompressor.entrypoints.oneshot import oneshot
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    job = json.loads(Path(job_path).read_text())
     started = time.time()
     torch.manual_seed(0)
     say(f"loading {job['model']}")
@@ -134,12 +184,7 @@ def main(job_path: str) -> None:
     say(f"saving to {out}")
     model.save_pretrained(out, save_compressed=True)
     tokenizer.save_pretrained(out)
-    facts = {"build_seconds": round(time.time() - started, 2),
-             "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)}
-    if torch.cuda.is_available():
-        facts["peak_gpu_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
-    (out / "build-facts.json").write_text(json.dumps(facts))
-    say("done")
+    _facts(out, started)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from functools import cached_property
 from pathlib import Path
 
 from qexplore import paths
+from qexplore.catalog.models import shipped_name
 from qexplore.catalog.prompts import BUILTIN_PROMPTS
 from qexplore.catalog.targets import Target, detect_target
 from qexplore.errors import RecipeError
@@ -36,6 +37,7 @@ class Resolved:
     tokenizer: str  # the recipe's tokenizer, else the model's
     include_path: str | None = None  # the evaluation's extra task folder
     target_spec: str = "cpu"
+    speed_only: bool = False  # random weights of ``model``'s shape (its config is all it reads)
 
     @cached_property
     def target(self) -> Target:
@@ -77,11 +79,22 @@ def model_ref(base_dir: Path, text: str) -> str:
     return str(p) if p.is_dir() else text
 
 
+def shape_ref(base_dir: Path, text: str) -> str:
+    """Where a shape named in a recipe is read from: a model's folder or a config.json file,
+    else a config qexplore ships (by its hub id or that id's last part), else the text."""
+    if text == DEMO_MODEL:
+        return str(paths.demo_model_dir())
+    p = resolve_path(base_dir, text)
+    return str(p) if p.exists() else shipped_name(text) or text
+
+
 def resolve(base_dir: Path, model: str, tokenizer: str | None, include_path: str | None,
-            target: str) -> Resolved:
-    """The names a whole recipe gives, resolved against its folder ``base_dir``."""
+            target: str, speed_only: bool = False) -> Resolved:
+    """The names a whole recipe gives, resolved against its folder ``base_dir``; with
+    ``speed_only``, ``model`` may name a shape alone (see :func:`shape_ref`)."""
     return Resolved(
-        base_dir=base_dir, model=model_ref(base_dir, model), demo_model=model == DEMO_MODEL,
-        tokenizer=model_ref(base_dir, tokenizer or model),
+        base_dir=base_dir,
+        model=shape_ref(base_dir, model) if speed_only else model_ref(base_dir, model),
+        demo_model=model == DEMO_MODEL, tokenizer=model_ref(base_dir, tokenizer or model),
         include_path=None if include_path is None else str(resolve_path(base_dir, include_path)),
-        target_spec=target)
+        target_spec=target, speed_only=speed_only)

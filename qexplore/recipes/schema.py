@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PositiveFloat,
     PositiveInt,
@@ -20,43 +18,8 @@ from pydantic import (
 
 from qexplore.catalog.schemes import SCHEMES
 from qexplore.catalog.targets import resolve_target
-from qexplore.recipes.resolve import DEMO_MODEL, Resolved, resolve
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ModelSpec(Strict):
-    path: str = Field(
-        description=f"Local folder, hub id, or '{DEMO_MODEL}' for the built-in tiny demo model "
-        "(built on first use, no download)."
-    )
-    dtype: Literal["auto", "float16", "bfloat16", "float32"] = Field(
-        "auto", description="Dtype of the baseline weights and of the served activations."
-    )
-    max_model_len: PositiveInt | None = Field(
-        None, description="Context length to serve; at most the model's max_position_embeddings."
-    )
-    tokenizer: str | None = Field(None, description="Tokenizer folder or hub id if not the model's.")
-
-
-class Calibration(Strict):
-    """Calibration data for schemes that need it: a hub dataset or a local JSONL/text file."""
-
-    dataset: str | None = Field(None, description="Hub dataset id, e.g. HuggingFaceH4/ultrachat_200k.")
-    path: str | None = Field(None, description="Local .jsonl (one object per line) or .txt file.")
-    split: str = Field("train", description="Dataset split (hub datasets).")
-    text_column: str = Field("text", description="Column/key holding the text (or chat messages).")
-    samples: PositiveInt = Field(512, description="Number of calibration samples.")
-    seq_len: PositiveInt = Field(2048, description="Maximum tokens per sample.")
-    seed: int = Field(0, description="Seed for sampling, so the same inputs give the same build.")
-
-    @model_validator(mode="after")
-    def _one_source(self) -> Calibration:
-        if (self.dataset is None) == (self.path is None):
-            raise ValueError("give exactly one of 'dataset' or 'path'")
-        return self
+from qexplore.recipes.model import Calibration, ModelSpec, Strict
+from qexplore.recipes.resolve import Resolved, resolve
 
 
 class Variant(Strict):
@@ -315,8 +278,8 @@ class Recipe(Strict):
         resolved once; a variant's or workload's files through its methods."""
         if self._resolved is None:
             m = self.model
-            self._resolved = resolve(self.base_dir, m.path, m.tokenizer, self.eval.include_path,
-                                     self.target)
+            self._resolved = resolve(self.base_dir, m.named, m.tokenizer, self.eval.include_path,
+                                     self.target, m.speed_only)
         return self._resolved
 
     @property
@@ -351,6 +314,12 @@ class Recipe(Strict):
         ]
         problems += [f"variants[{i}].calibration: {problem}" for i, v in enumerate(self.variants)
                      if (problem := self.calibration_problem(v))]
+        if self.model.speed_only and self.eval.tasks:
+            problems.append("eval.tasks: model.weights is random: a speed-only run has no "
+                            "accuracy to measure (its answers are noise); leave eval.tasks empty")
+        problems += [f"variants[{i}].scheme: random weights come from qexplore; a prequantized "
+                     "checkpoint has real ones" for i, v in enumerate(self.variants)
+                     if self.model.speed_only and v.scheme == "prequantized"]
         for i, w in enumerate(self.workloads):
             problems += w.problems(f"workloads[{i}]", self.model.max_model_len,
                                    self.serve.max_num_seqs)
@@ -362,10 +331,15 @@ class Recipe(Strict):
         """The calibration data a variant is built with."""
         return variant.calibration or self.calibration
 
+    def calibrated(self, variant: Variant) -> bool:
+        """Whether a variant is built with calibration data: its scheme's usual algorithm
+        (GPTQ, SmoothQuant), except on random weights, which are built by round-to-nearest."""
+        return SCHEMES.get(variant.scheme).calibrated and not self.model.speed_only
+
     def calibration_problem(self, variant: Variant) -> str | None:
         """What is wrong with a variant's calibration data (a calibrated scheme without any),
         for this recipe's variants or one it does not list."""
-        if SCHEMES.get(variant.scheme).calibrated and not self.calibration_for(variant):
+        if self.calibrated(variant) and not self.calibration_for(variant):
             return (f"scheme {variant.scheme} needs calibration data (set it in the variant or "
                     "in the top-level 'calibration')")
         return None

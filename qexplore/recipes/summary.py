@@ -10,7 +10,8 @@ def summarize(r: Recipe) -> list[str]:
     """Lines describing what the recipe asks for."""
     lines = [
         f"recipe {r.name}: valid",
-        f"  model    {r.model.path} (dtype {r.model.dtype}"
+        f"  model    {r.model.named}{' (random weights: speed only)' if r.model.speed_only else ''}"
+        f" (dtype {r.model.dtype}"
         + (f", max_model_len {r.model.max_model_len})" if r.model.max_model_len else ")"),
         f"  target   {resolve_target(r.target).describe()}",
         "  variants " + ", ".join(f"{v.name} ({v.scheme})" for v in r.variants),

@@ -109,7 +109,9 @@ def _log_run(client: MlflowClient, run: StoredRun, written: Written,
     rec = written.recommendation
     client.set_tag(parent, "qexplore.status", run.status)
     client.set_tag(parent, "qexplore.recommended", rec.winner or "none")
-    client.set_tag(parent, "mlflow.note.content", "\n".join(rec.lines()))
+    client.set_tag(parent, "qexplore.speed_only", str(run.speed_only).lower())
+    client.set_tag(parent, "mlflow.note.content",
+                   "\n".join([*([run.notice] if run.notice else []), *rec.lines()]))
     for path in written.paths.values():
         client.log_artifact(parent, str(path))
     children = {}
@@ -153,7 +155,7 @@ def _run_params(run: StoredRun) -> dict[str, Any]:
     p = run.provenance
     model = p.model or {}
     return {"qexplore_run": run.run_id, "recipe": run.recipe_name, "recipe_hash": run.recipe_hash,
-            "target": run.recipe.target, "model": run.recipe.model.path,
+            "target": run.recipe.target, "model": run.recipe.model.named,
             "model_revision": model.get("revision"), "qexplore": p.qexplore,
             "hardware": p.hardware.line() if p.hardware else None,
             **{f"version.{k}": v for k, v in p.versions.items()}}

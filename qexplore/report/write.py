@@ -30,6 +30,7 @@ class Written:
     paths: dict[str, Path]
     rows: list[VariantRow]
     recommendation: Recommendation
+    notice: str | None = None  # what to know before any figure (a speed-only run's limits)
 
 
 def write_reports(run: StoredRun, out_dir: Path) -> Written:
@@ -49,7 +50,7 @@ def write_reports(run: StoredRun, out_dir: Path) -> Written:
     paths["md"].write_text(markdown(run, df, rec))
     paths["json"].write_text(json.dumps(results_json(run, rows, rec), indent=1, default=str))
     paths["html"].write_text(html_page(run, df, rows, rec))
-    return Written(paths, rows, rec)
+    return Written(paths, rows, rec, run.notice)
 
 
 def provenance_lines(run: StoredRun) -> list[str]:
@@ -107,6 +108,7 @@ def markdown(run: StoredRun, df: pd.DataFrame, rec: Recommendation) -> str:
     slo = run.recipe.slo
     return "\n".join([
         f"# qexplore: {run.recipe_name}", "",
+        *([f"> **{run.notice}**", ""] if run.notice else []),
         f"Target: {run.target_users()} users, SLO slowest-1% ≥ {slo.min_user_tps:g} tok/s per "
         f"user, accuracy loss ≤ {slo.max_accuracy_drop_pct:g}%.", "",
         "## Recommendation", "", *rec.lines(), "",
@@ -118,9 +120,9 @@ def markdown(run: StoredRun, df: pd.DataFrame, rec: Recommendation) -> str:
 
 def results_json(run: StoredRun, rows: list[VariantRow], rec: Recommendation) -> dict[str, Any]:
     return {
-        "run": run.model_dump(mode="json", include={
+        "run": {**run.model_dump(mode="json", include={
             "run_id", "recipe_name", "status", "started_at", "ended_at", "schema_version",
-            "provenance", "recipe"}),
+            "provenance", "recipe"}), "speed_only": run.speed_only, "notice": run.notice},
         "variants": [v.model_dump(mode="json", by_alias=True) for v in run.variants],
         "levels": [_level_json(run, lv) for lv in run.levels],
         "comparisons": comparisons_json(run),
@@ -143,6 +145,7 @@ text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:
 .charts{display:flex;flex-wrap:wrap;gap:16px}.rec{background:#eef6ee;padding:8px 14px;
 border-left:4px solid #2ca02c}.muted{color:#666}.scroll{overflow-x:auto}
 table.headline td{white-space:nowrap}.ci{color:#666;font-size:12px}
+.notice{background:#fff4e0;padding:8px 14px;border-left:4px solid #e69500}
 svg text{font-family:system-ui,sans-serif}"""
 
 
@@ -174,6 +177,7 @@ def html_page(run: StoredRun, df: pd.DataFrame, rows: list[VariantRow], rec: Rec
 <title>qexplore — {name}</title><style>{CSS}</style></head><body>
 <h1>qexplore: {name}</h1>
 <p class="muted">{escape(run.run_id)} · {escape(run.status)}</p>
+{f'<p class="notice"><b>{escape(run.notice)}</b></p>' if run.notice else ""}
 <div class="rec"><p><b>{escape(rec.summary)}</b></p><ul>{rec_html}</ul></div>
 <h2>Variants</h2>
 <p class="muted">At {run.target_users()} users (the smallest measured level with at least that

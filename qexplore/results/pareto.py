@@ -110,6 +110,7 @@ class Constraints:
     max_ttft_ms: float | None = None
     speed_margin: float = 0.1  # speed differences below this fraction are "same"
     session_spread: float = 0.0  # how far apart two server sessions' speeds stray (fraction)
+    speed_only: bool = False  # random weights: ranked on speed and memory, accuracy unknown
 
 
 def at(row: VariantRow, c: Constraints) -> str:
@@ -177,8 +178,9 @@ def recommend(rows: Sequence[VariantRow], c: Constraints) -> Recommendation:
                for r in rows if r is not best}
     summary = (f"Deploy {best.variant} ({best.scheme}): {at(best, c)} the slowest 1% get "
                f"{sig3(best.user_tps_p1 or 0)} tok/s (≥ {c.min_user_tps:g}), "
-               f"{sig3(best.output_tps or 0)} "
-               f"tok/s in total" + _accuracy_phrase(best) + "." + _tie_phrase(best, tied))
+               f"{sig3(best.output_tps or 0)} tok/s in total"
+               + (SPEED_ONLY_PHRASE if c.speed_only else _accuracy_phrase(best)) + "."
+               + _tie_phrase(best, tied, c.speed_only))
     return Recommendation(best.variant, reasons, summary, warnings=_unstable(rows, c))
 
 
@@ -195,12 +197,17 @@ def _next_criteria(r: VariantRow) -> tuple[float, float]:
     return (-math.inf if r.recovery_pct is None else r.recovery_pct, -_or_inf(r.weights_gb))
 
 
-def _tie_phrase(best: VariantRow, tied: list[VariantRow]) -> str:
+SPEED_ONLY = "speed only"  # the accuracy cells of a run on random weights
+SPEED_ONLY_PHRASE = (" — speed only: random weights, ranked on speed and memory; accuracy not "
+                     "measured")
+
+
+def _tie_phrase(best: VariantRow, tied: list[VariantRow], speed_only: bool = False) -> str:
     others = [r.variant for r in tied if r is not best]
     if not others:
         return ""
     return (f" Tied in speed with {', '.join(others)} (within the noise and the margin); "
-            "chosen on accuracy, then memory.")
+            f"chosen on {'memory' if speed_only else 'accuracy, then memory'}.")
 
 
 def _tie_loss(row: VariantRow, best: VariantRow, c: Constraints) -> str:

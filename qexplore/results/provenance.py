@@ -16,12 +16,15 @@ from qexplore.recipes.schema import Recipe
 
 def recipe_hash(recipe: Recipe) -> str:
     """Stable hash of the fully resolved recipe (defaults included), the run's identity. Where
-    it runs (``executor``) is left out, and so are the parallel sizes at 1, so that recipes hash
-    as they did before those fields existed (their stored runs resume)."""
+    it runs (``executor``) is left out, and so are the parallel sizes at 1 and a model's real
+    weights, so that recipes hash as they did before those fields existed (their stored runs
+    resume)."""
     exclude: dict[str, Any] = {"executor": True}
     s = recipe.serve
     if s.tensor_parallel_size == s.pipeline_parallel_size == 1:
         exclude["serve"] = {"tensor_parallel_size", "pipeline_parallel_size"}
+    if not recipe.model.speed_only:
+        exclude["model"] = {"shape", "weights"}
     return hashlib.sha256(recipe.model_dump_json(exclude=exclude).encode()).hexdigest()[:12]
 
 
@@ -56,7 +59,8 @@ def provenance(recipe: Recipe | None = None) -> dict[str, Any]:
     model = None
     if recipe is not None:
         location = recipe.resolved.model
-        model = {"path": location, "revision": model_revision(location)}
+        model = {"path": location, "revision": model_revision(location),
+                 "weights": recipe.model.weights}
     return {
         "qexplore": __version__,
         "versions": {**core_versions(), "vllm": serve.get("vllm"),

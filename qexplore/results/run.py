@@ -167,6 +167,20 @@ class StoredRun(BaseModel):
                              "ran in: run this there)") from None
 
     @property
+    def speed_only(self) -> bool:
+        """Random weights: a run of speed alone; its accuracy is never measured or shown."""
+        return self.recipe.model.speed_only
+
+    @property
+    def notice(self) -> str | None:
+        """What a reader must know before any figure: a speed-only run's limits."""
+        if not self.speed_only:
+            return None
+        return (f"Speed only: random weights of {self.recipe.model.named}'s shape. Speed and "
+                "memory are what real weights of that shape give; accuracy is not measured (the "
+                "answers are noise), and the recommendation ranks on speed and memory.")
+
+    @property
     def speed_margin(self) -> float:
         """The recipe's practical margin for speed verdicts, as a fraction."""
         return self.recipe.slo.speed_margin_pct / 100

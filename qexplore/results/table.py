@@ -13,6 +13,7 @@ from qexplore.loadtest.metrics import LevelSummary, capacity_at, levels_p1
 from qexplore.results.pareto import (
     COLUMNS,
     SPEED_FIGURES,
+    SPEED_ONLY,
     Constraints,
     Recommendation,
     VariantRow,
@@ -109,6 +110,9 @@ def _add_speed_verdict(run: StoredRun, v: StoredVariant, row: VariantRow) -> Non
 
 
 def _add_accuracy(run: StoredRun, v: StoredVariant, row: VariantRow) -> None:
+    if run.speed_only:  # random weights: no accuracy to show, and the cell says why
+        row.accuracy_verdict = SPEED_ONLY
+        return
     if not (v.eval and v.eval.tasks):
         return
     if run.baseline is v:
@@ -135,7 +139,7 @@ def recommendation(run: StoredRun, users: int | None = None, min_user_tps: float
     users = users or run.target_users()
     c = Constraints(users, slo.min_user_tps if min_user_tps is None else min_user_tps,
                     slo.max_accuracy_drop_pct if max_drop is None else max_drop, slo.max_ttft_ms,
-                    run.speed_margin, run.session_spread)
+                    run.speed_margin, run.session_spread, run.speed_only)
     return recommend(variant_rows(run, users) if rows is None else rows, c)
 
 

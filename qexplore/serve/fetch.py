@@ -19,7 +19,7 @@ def served_location(recipe: Recipe, v: Variant) -> str | None:
     """Where a variant that is not built is served from (the base model or its checkpoint);
     None for a built variant (its build folder is local)."""
     r = recipe.resolved
-    if v.scheme == "baseline" and not r.demo_model:
+    if v.scheme == "baseline" and not (r.demo_model or r.speed_only):
         return r.model
     return r.checkpoint(v.checkpoint) if v.scheme == "prequantized" else None
 

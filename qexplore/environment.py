@@ -114,9 +114,10 @@ _SERVE_QUERY = (
 
 
 def serve_versions() -> dict[str, str | None] | None:
-    """Versions in the serve environment, or None when nothing there answers. ``vllm`` is the
+    """Versions in the serve environment, or None when no vLLM is found. ``vllm`` is the
     version of the vLLM servers start with: its environment's package metadata, else what the
-    executable says (``QEXPLORE_VLLM`` may name a wrapper script or another install)."""
+    executable says (``QEXPLORE_VLLM`` may name a wrapper script or another install; the
+    other versions are then unknown)."""
     python = paths.serve_python()
     versions: dict[str, str | None] | None = None
     if python.exists():
@@ -130,8 +131,8 @@ def serve_versions() -> dict[str, str | None] | None:
             versions = None
     if versions and versions.get("vllm"):
         return versions
-    told = vllm_cli_version(paths.vllm_executable())
-    return None if told is None and versions is None else {**(versions or {}), "vllm": told}
+    told = vllm_cli_version(paths.vllm_executable())  # the Python beside it is not vLLM's
+    return None if told is None else {"vllm": told}
 
 
 _VERSION = re.compile(r"^v?(\d+\.\d+(?:\.\d+)?\S*)$")
@@ -150,7 +151,8 @@ def vllm_cli_version(exe: Path) -> str | None:
 @functools.cache
 def _cli_version(exe: str, _stamp: float) -> str | None:
     try:
-        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=180)
+        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=120,
+                             errors="replace")
     except (subprocess.SubprocessError, OSError):
         return None
     lines = [m.group(1) for line in out.stdout.splitlines() if (m := _VERSION.match(line.strip()))]

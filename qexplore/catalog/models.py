@@ -1,10 +1,10 @@
 """A model's shape, read from its ``config.json`` without loading a weight: what the capacity
 plan counts parameters and KV-cache bytes from.
 
-The config comes from the model's folder, else the Hugging Face cache, else the configs
-qexplore ships (the reference recipe's model family, so its plan works offline). Only dense
-decoders with a gated MLP (Llama, Mistral, Qwen 2/3 and kin) are counted; anything else is
-named as not estimated rather than guessed.
+The config comes from the model's folder (or a config.json file: a model named by its shape),
+else the Hugging Face cache, else the configs qexplore ships (the reference recipe's model
+family, so its plan works offline). Only dense decoders with a gated MLP (Llama, Mistral, Qwen
+2/3 and kin) are counted; anything else is named as not estimated rather than guessed.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class ModelShape:
     vocab: int
     tied: bool
     max_position: int | None
-    source: str  # where the config was read: "folder", "hugging face cache", "shipped"
+    source: str  # where the config was read: "folder", "file", "hugging face cache", "shipped…"
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any], source: str) -> ModelShape:
@@ -91,7 +91,8 @@ class ShapeUnknown(Exception):
 
 
 def model_shape(model: str) -> ModelShape:
-    """The shape of ``model`` (a folder or a hub id); :class:`ShapeUnknown` says what is missing."""
+    """The shape of ``model`` (a folder, a config.json file or a hub id); :class:`ShapeUnknown`
+    says what is missing."""
     cfg, source = _config(model)
     kind = cfg.get("model_type")
     if kind not in DENSE_GATED or cfg.get("num_local_experts") or cfg.get("num_experts"):

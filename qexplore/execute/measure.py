@@ -28,7 +28,7 @@ from qexplore.recipes.schema import Recipe, Variant, Workload
 from qexplore.serve.attach import AttachedServer
 from qexplore.serve.base import Server
 from qexplore.serve.fetch import fetch_model, served_location
-from qexplore.serve.from_recipe import server_spec
+from qexplore.serve.from_recipe import served_tokenizer, server_spec
 from qexplore.serve.manager import VllmServer
 from qexplore.serve.telemetry import MetricsSampler
 
@@ -154,7 +154,7 @@ class Measurement:
             with self._server(build) as server:
                 self.emit(Record({"server": server.facts.as_dict() if server.facts else None}))
                 for name, plans in self.todo.levels:
-                    self._loadtest(server, self._workload(name), plans)
+                    self._loadtest(server, self._workload(name), plans, build)
                     server.check_alive()
                 if self.todo.need_eval:
                     self._evaluate(server)
@@ -184,9 +184,11 @@ class Measurement:
     def _server(self, build: BuildRecord) -> Server:
         return variant_server(self.recipe, self.variant, build, self.work_dir / "servers")
 
-    def _loadtest(self, server: Server, w: Workload, plans: list[LevelPlan]) -> None:
+    def _loadtest(self, server: Server, w: Workload, plans: list[LevelPlan], build: BuildRecord
+                  ) -> None:
         r = self.recipe.resolved
-        prompts = load_prompts(r.prompts(w.prompts), w.api, w.input_len, r.tokenizer, w.seed)
+        prompts = load_prompts(r.prompts(w.prompts), w.api, w.input_len,
+                               served_tokenizer(self.recipe, build), w.seed)
         target = Endpoint(server.base_url, self.variant.name, w.api, server.api_key)
         shape = RequestShape(prompts, w.max_tokens, w.ignore_eos, seed=w.seed)
 

@@ -28,7 +28,8 @@ class VariantPlan:
     index: int
     variant: Variant
     support: Support
-    build: str  # "original weights" | "checkpoint" | "cached" | "to build" | "to build (…)"
+    build: str  # "original weights" | "random weights[, to build]" | "checkpoint" | "cached" |
+    #             "to build" | "to build (…)"
     key: str | None = None
     served: str | None = None  # the checkpoint's folder, when it is on disk already
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from qexplore import paths
-from qexplore.catalog.models import ShapeUnknown, model_config
+from qexplore.catalog.models import ShapeUnknown, is_hub_id, model_config, shipped_configs
 from qexplore.catalog.schemes import SCHEMES
 from qexplore.demo.model import ensure_demo_model
 from qexplore.environment import core_versions
@@ -31,6 +31,7 @@ from qexplore.quantize.checkpoint import checkpoint_stats
 from qexplore.quantize.worker import hub_offline, sampler
 from qexplore.recipes.model import Calibration
 from qexplore.recipes.schema import Recipe, Variant
+from qexplore.registry import suggest
 
 RECORD = "qexplore-build.json"
 OnLine = Callable[[str], None]
@@ -117,7 +118,7 @@ def build_variant(
     recipe: Recipe, variant: Variant, force: bool = False, on_line: OnLine | None = None
 ) -> BuildRecord:
     """The checkpoint a variant is served from: original weights, a cache hit, or a new build."""
-    base = base_model(recipe, on_line)
+    base = base_model(recipe, on_line, force)
     if variant.scheme == "baseline":
         return _unbuilt_record(variant, base, base)
     if variant.scheme == "prequantized":
@@ -146,13 +147,14 @@ def _cached_or_built(key: str, job: Callable[[Path], dict[str, Any]], name: str,
         return _build(job, name, scheme, base, key, held, on_line)
 
 
-def base_model(recipe: Recipe, on_line: OnLine | None = None) -> str:
+def base_model(recipe: Recipe, on_line: OnLine | None = None, force: bool = False) -> str:
     """The base model's folder (or hub id): the demo model is built on first use; a speed-only
-    recipe's base is random weights of its shape, built once (see :func:`random_base`)."""
+    recipe's base is random weights of its shape, built once (see :func:`random_base`;
+    ``force`` builds them again)."""
     r = recipe.resolved
     if r.demo_model:
         ensure_demo_model(on_line=on_line)
-    return random_base(recipe, on_line=on_line).path if r.speed_only else r.model
+    return random_base(recipe, force, on_line).path if r.speed_only else r.model
 
 
 RANDOM = "random"  # the scheme a random-weight base's build record names
@@ -172,11 +174,17 @@ def cached_random_base(recipe: Recipe) -> BuildRecord | None:
 
 
 def shape_config(recipe: Recipe) -> dict[str, Any]:
-    """The config.json of the recipe's model or shape (a RecipeError says why there is none)."""
+    """The config.json of the recipe's model or shape (a RecipeError says why there is none;
+    for a shape that is no file, no hub id and no shipped name, which shipped name it meant)."""
     try:
         return model_config(recipe.resolved.model)
     except ShapeUnknown as e:
-        raise RecipeError(f"model: {e}") from None
+        shape = recipe.model.shape
+        if shape is None or is_hub_id(shape) or "/" in shape or shape.endswith(".json"):
+            raise RecipeError(f"model: {e}") from None
+        names = sorted({k.rpartition("/")[2].lower() for k in shipped_configs()})
+        raise RecipeError(f"model.shape: '{shape}' is no config.json, hub id or shape qexplore "
+                          f"ships{suggest(shape, names)}") from None
 
 
 def _random_job(recipe: Recipe) -> tuple[str, Callable[[Path], dict[str, Any]]]:

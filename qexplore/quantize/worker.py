@@ -105,32 +105,57 @@ def _as_text(row: Any, tokenizer: Any) -> str:
     return str(row)
 
 
+# What a shape's config carries that random weights must not claim: another checkpoint's
+# quantization, remote code.
+NOT_CARRIED = ("quantization_config", "auto_map", "architectures", "transformers_version")
+
+
 def random_model(job: dict[str, Any]) -> None:
-    """A model of ``job["config"]``'s shape with random weights, saved with the tokenizer."""
+    """A model of ``job["config"]``'s shape with random weights, saved with the tokenizer.
+
+    Its vocabulary is the tokenizer's size (the shape's other dimensions are kept): random
+    weights sample every id the model has, and an id the tokenizer cannot decode stops the
+    server. Special token ids come from the tokenizer too."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     started = time.time()
-    cfg = dict(job["config"])
-    config = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
     tokenizer = AutoTokenizer.from_pretrained(job["tokenizer"])
-    if len(tokenizer) > config.vocab_size:
-        say(f"error: the tokenizer has {len(tokenizer):,} tokens, more than the shape's "
-            f"vocabulary of {config.vocab_size:,}: name a tokenizer that fits, or a config.json "
-            f"with vocab_size ≥ {len(tokenizer):,}")
-        sys.exit(2)
+    cfg = {k: v for k, v in job["config"].items() if k not in NOT_CARRIED}
+    if cfg.get("vocab_size") != len(tokenizer):
+        say(f"vocabulary {len(tokenizer):,} (the tokenizer's) instead of the shape's "
+            f"{cfg.get('vocab_size')}")
+    cfg |= {"vocab_size": len(tokenizer), "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id}
+    config = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
     named = job["dtype"] if job["dtype"] != "auto" else str(
         getattr(config, "dtype", None) or "bfloat16").removeprefix("torch.")
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = getattr(torch, named)
+    device = _device_for(config, dtype)
     torch.manual_seed(job["seed"])
     say(f"random {named} weights of a {config.model_type} shape on {device}")
     with torch.device(device):
-        model = AutoModelForCausalLM.from_config(config, dtype=getattr(torch, named))
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
     out = Path(job["out"])
     say(f"saving to {out}")
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     _facts(out, started)
+
+
+def _device_for(config: Any, dtype: Any) -> str:
+    """The GPU when the weights fit in its free memory with room to spare, else the CPU (a
+    shape larger than one card, made for a tensor-parallel recipe)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    if not torch.cuda.is_available():
+        return "cpu"
+    with torch.device("meta"):
+        size = AutoModelForCausalLM.from_config(config, dtype=dtype).num_parameters()
+    need = size * torch.finfo(dtype).bits // 8
+    free, _ = torch.cuda.mem_get_info()
+    return "cuda" if need < 0.8 * free else "cpu"
 
 
 def _facts(out: Path, started: float) -> None:

@@ -45,9 +45,9 @@ class ModelSpec(Strict):
             raise ValueError("give 'path' (a model) or 'shape' (an architecture alone), one of them")
         if self.shape is not None and self.weights != "random":
             raise ValueError("'shape' names an architecture without weights: set weights: random")
-        if self.shape not in (None, DEMO_MODEL) and self.tokenizer is None:
-            raise ValueError("a shape has no tokenizer of its own: set 'tokenizer' (a folder or "
-                             "hub id whose vocabulary the shape's holds)")
+        if self.speed_only and DEMO_MODEL not in (self.path, self.shape) and not self.tokenizer:
+            raise ValueError("random weights need a tokenizer named: set 'tokenizer' (a folder or "
+                             "hub id; the random model's vocabulary is made its size)")
         return self
 
     @property

@@ -32,7 +32,7 @@ class Resolved:
     """Where everything a recipe names is."""
 
     base_dir: Path  # the recipe's folder: relative paths start here
-    model: str  # a folder, or a hub id
+    model: str  # a folder, or a hub id; with speed_only also a config.json file
     demo_model: bool  # the model is '@demo': qexplore builds it on first use, into ``model``
     tokenizer: str  # the recipe's tokenizer, else the model's
     include_path: str | None = None  # the evaluation's extra task folder

@@ -317,9 +317,13 @@ class Recipe(Strict):
         if self.model.speed_only and self.eval.tasks:
             problems.append("eval.tasks: model.weights is random: a speed-only run has no "
                             "accuracy to measure (its answers are noise); leave eval.tasks empty")
-        problems += [f"variants[{i}].scheme: random weights come from qexplore; a prequantized "
-                     "checkpoint has real ones" for i, v in enumerate(self.variants)
-                     if self.model.speed_only and v.scheme == "prequantized"]
+        if self.model.speed_only:
+            problems += [f"variants[{i}].scheme: random weights come from qexplore; a "
+                         "prequantized checkpoint has real ones"
+                         for i, v in enumerate(self.variants) if v.scheme == "prequantized"]
+            problems += [f"workloads[{i}].ignore_eos: random weights end answers at random; set "
+                         "ignore_eos: true so that every request generates its max_tokens"
+                         for i, w in enumerate(self.workloads) if not w.ignore_eos]
         for i, w in enumerate(self.workloads):
             problems += w.problems(f"workloads[{i}]", self.model.max_model_len,
                                    self.serve.max_num_seqs)

@@ -110,7 +110,8 @@ def markdown(run: StoredRun, df: pd.DataFrame, rec: Recommendation) -> str:
         f"# qexplore: {run.recipe_name}", "",
         *([f"> **{run.notice}**", ""] if run.notice else []),
         f"Target: {run.target_users()} users, SLO slowest-1% ≥ {slo.min_user_tps:g} tok/s per "
-        f"user, accuracy loss ≤ {slo.max_accuracy_drop_pct:g}%.", "",
+        "user" + ("; speed only." if run.speed_only else
+                  f", accuracy loss ≤ {slo.max_accuracy_drop_pct:g}%."), "",
         "## Recommendation", "", *rec.lines(), "",
         "## Variants", "", table, "",
         *(["## Failures", "", *failures, ""] if failures else []),

@@ -59,8 +59,9 @@ def provenance(recipe: Recipe | None = None) -> dict[str, Any]:
     model = None
     if recipe is not None:
         location = recipe.resolved.model
-        model = {"path": location, "revision": model_revision(location),
-                 "weights": recipe.model.weights}
+        # random weights have no revision: the shape's config and tokenizer are in the hash
+        revision = None if recipe.model.speed_only else model_revision(location)
+        model = {"path": location, "revision": revision, "weights": recipe.model.weights}
     return {
         "qexplore": __version__,
         "versions": {**core_versions(), "vllm": serve.get("vllm"),

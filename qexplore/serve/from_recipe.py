@@ -21,10 +21,18 @@ def served_dtype(recipe: Recipe, variant: Variant) -> str:
     return recipe.model.dtype
 
 
+def served_tokenizer(recipe: Recipe, build: BuildRecord) -> str:
+    """The tokenizer of what is served: random weights carry theirs in their build (saved
+    there when they were made: no hub needed after), other models the recipe's or their own."""
+    return build.path if recipe.model.speed_only else recipe.resolved.tokenizer
+
+
 def server_spec(recipe: Recipe, variant: Variant, build: BuildRecord, run_dir: Path) -> ServerSpec:
     """A :class:`ServerSpec` serving ``build`` as the recipe configures it."""
     s = recipe.serve
-    tokenizer = recipe.resolved.tokenizer if recipe.model.tokenizer else None
+    # random weights carry their tokenizer in their build
+    named = recipe.model.tokenizer and not recipe.model.speed_only
+    tokenizer = recipe.resolved.tokenizer if named else None
     return ServerSpec(
         model=build.path,
         served_name=variant.name,

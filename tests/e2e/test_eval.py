@@ -21,12 +21,14 @@ from qexplore.serve.manager import VllmServer
 
 pytestmark = pytest.mark.e2e
 TASKS = ["demo_add_mc", "demo_add_gen", "demo_ppl"]
+LIMIT = 40  # documents per task (demo_ppl has 50): three evaluations, each under a minute
 INCLUDE = str(DEMO_TASKS)
 
 
 def job(server: VllmServer, model: str, tokenizer: Path) -> EvalJob:
-    return EvalJob(server.base_url, model, str(tokenizer), [TaskSpec(t, limit=60) for t in TASKS],
-                   INCLUDE, num_concurrent=8, max_length=256)
+    return EvalJob(server.base_url, model, str(tokenizer),
+                   [TaskSpec(t, limit=LIMIT) for t in TASKS], INCLUDE, num_concurrent=8,
+                   max_length=256)
 
 
 @pytest.fixture(scope="module")
@@ -40,14 +42,14 @@ def test_qexplore_reports_exactly_what_the_lm_eval_cli_reports(
     j = job(demo_server, "demo", demo_model)
     args = ",".join(f"{k}={v}" for k, v in j.model_args().items())
     cmd = [sys.executable, "-m", "lm_eval", "--model", "local-completions", "--model_args", args,
-           "--tasks", ",".join(TASKS), "--include_path", INCLUDE, "--limit", "60",
+           "--tasks", ",".join(TASKS), "--include_path", INCLUDE, "--limit", str(LIMIT),
            "--seed", "1234", "--output_path", str(tmp_path)]
     subprocess.run(cmd, check=True, capture_output=True, timeout=600)
     direct = json.loads(next(tmp_path.rglob("results_*.json")).read_text())
     assert normalize(direct) == baseline.tasks
     assert set(baseline.tasks) == set(TASKS)
     assert baseline.tasks["demo_add_mc"]["acc"]["value"] > 0.5  # well above 25 % chance
-    assert baseline.tasks["demo_add_gen"]["exact_match"]["n"] == 60
+    assert baseline.tasks["demo_add_gen"]["exact_match"]["n"] == LIMIT
 
 
 def test_a_quantized_variant_against_the_baseline(
@@ -59,10 +61,10 @@ def test_a_quantized_variant_against_the_baseline(
         int4 = evaluate(job(s, variant.name, demo_model), tmp_path / "eval")
     cmp = paired_comparisons(baseline, int4)
     ppl = cmp["demo_ppl"]["byte_perplexity"]
-    assert ppl.test == "paired-bootstrap" and ppl.pairs == 50
+    assert ppl.test == "paired-bootstrap" and ppl.pairs == LIMIT
     assert ppl.variant != ppl.baseline  # INT4 moves perplexity…
     acc = cmp["demo_add_mc"]["acc"]
-    assert acc.test == "mcnemar" and acc.pairs == 60
+    assert acc.test == "mcnemar" and acc.pairs == LIMIT
     assert acc.recovery is not None and 0.8 < acc.recovery <= 1.1
     for metrics in cmp.values():
         for c in metrics.values():

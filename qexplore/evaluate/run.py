@@ -146,20 +146,23 @@ def sample_value(v: Any) -> float:
     return float(v)
 
 
-def paired_comparisons(base: EvalResult, variant: EvalResult) -> dict[str, dict[str, Comparison]]:
+def paired_comparisons(base: EvalResult, variant: EvalResult, max_drop: float = 0.0
+                       ) -> dict[str, dict[str, Comparison]]:
     """Per task and metric: recovery, paired p-value and verdict against the baseline, each
-    metric over its own filter's samples."""
+    metric over its own filter's samples; ``max_drop``: the accuracy budget (a fraction) within
+    which a variant is equivalent."""
     out: dict[str, dict[str, Comparison]] = {}
     for task, metrics in variant.tasks.items():
         if task not in base.tasks:
             continue
         for metric, v in metrics.items():
-            out.setdefault(task, {})[metric] = _paired(base, variant, task, metric, v)
+            out.setdefault(task, {})[metric] = _paired(base, variant, task, metric, v,
+                                                       max_drop)
     return out
 
 
-def _paired(base: EvalResult, variant: EvalResult, task: str, metric: str, v: dict[str, Any]
-            ) -> Comparison:
+def _paired(base: EvalResult, variant: EvalResult, task: str, metric: str, v: dict[str, Any],
+            max_drop: float) -> Comparison:
     name, flt = metric.split(",")[0], v.get("filter")
     bs = {i: sample_value(m[name]) for i, m in load_samples(base.samples_dir, task, flt).items()
           if name in m}
@@ -168,4 +171,5 @@ def _paired(base: EvalResult, variant: EvalResult, task: str, metric: str, v: di
     hib = higher_is_better(variant.raw, task, name)
     binary = name not in ROLLING and set(bs.values()) | set(vs.values()) <= {0.0, 1.0}
     return paired_test(metric, base.tasks[task].get(metric, {}).get("value"), v["value"], bs, vs,
-                       hib if name not in ROLLING else False, binary)
+                       hib if name not in ROLLING else False, binary, max_drop,
+                       log_scale=name in ROLLING)

@@ -2,11 +2,19 @@
 
 - Accuracy-type metrics (per-sample 0/1): McNemar's exact test on the discordant pairs.
 - Others (e.g. rolling log-likelihood per document): a paired bootstrap of the mean difference.
-The verdict is ``same`` unless p < alpha, then ``better`` or ``worse`` by the direction.
+
+The verdict is ``worse`` or ``better`` when p < alpha (by the direction); otherwise
+``equivalent`` (non-inferior) when the one-sided 95 % lower bound of the variant's recovery is
+at least 1 − the accuracy budget, else ``inconclusive``: "no significant difference" is not
+"equivalent". The recovery bound: for 0/1 metrics, the accuracy drop's upper bound is the
+Clopper–Pearson upper bound of the lost share minus the lower bound of the won share, each at
+2.5 % (a union bound); for others, the bootstrap's 5th percentile of the mean paired difference
+(rolling log-likelihoods: exp of it, as perplexity is exp of the mean).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -48,9 +56,10 @@ class Comparison:
     variant: float | None
     recovery: float | None  # 1.0 = same; < 1 worse, whatever the metric's direction
     p_value: float
-    verdict: str  # same | better | worse
+    verdict: str  # better | worse | equivalent | inconclusive
     test: str
     pairs: int
+    recovery_lo: float | None = None  # one-sided 95 % lower bound of the recovery
 
 
 def recovery(base: float | None, variant: float | None, higher_is_better: bool) -> float | None:
@@ -63,22 +72,69 @@ def recovery(base: float | None, variant: float | None, higher_is_better: bool) 
 
 
 def paired_test(metric: str, base_value: float | None, variant_value: float | None,
-            base_samples: dict[int, float], variant_samples: dict[int, float],
-            higher_is_better: bool, binary: bool) -> Comparison:
-    """The paired test of one metric over the doc ids both runs have."""
+                base_samples: dict[int, float], variant_samples: dict[int, float],
+                higher_is_better: bool, binary: bool, max_drop: float = 0.0,
+                log_scale: bool = False) -> Comparison:
+    """The paired test of one metric over the doc ids both runs have; ``max_drop`` is the
+    accuracy budget as a fraction (0.02: recovery ≥ 98 % is equivalent); ``log_scale``: the
+    samples are per-unit negative log-likelihoods (the metric is exp of their mean)."""
     ids = sorted(set(base_samples) & set(variant_samples))
     x = [base_samples[i] for i in ids]
     y = [variant_samples[i] for i in ids]
     if binary:
         p, test = mcnemar_p([v >= 0.5 for v in x], [v >= 0.5 for v in y]), "mcnemar"
+        floor = binary_recovery_lo(x, y)
     else:
         p, test = paired_bootstrap_p(x, y), "paired-bootstrap"
+        floor = bootstrap_recovery_lo(x, y, higher_is_better, log_scale)
     mean_diff = (sum(y) - sum(x)) / len(ids) if ids else 0.0
     improved = mean_diff > 0 if higher_is_better else mean_diff < 0
-    verdict = "same" if p >= ALPHA or mean_diff == 0 else ("better" if improved else "worse")
+    if p < ALPHA and mean_diff != 0:
+        verdict = "better" if improved else "worse"
+    else:
+        verdict = "equivalent" if floor is not None and floor >= 1 - max_drop else "inconclusive"
     return Comparison(metric, base_value, variant_value,
                       recovery(base_value, variant_value, higher_is_better), p, verdict, test,
-                      len(ids))
+                      len(ids), floor)
+
+
+def binary_recovery_lo(base: Sequence[float], variant: Sequence[float]) -> float | None:
+    """One-sided 95 % lower bound of accuracy(variant) / accuracy(baseline) over paired 0/1
+    outcomes: the drop's upper bound is the lost share's Clopper–Pearson upper bound minus the
+    won share's lower bound, each at 2.5 %."""
+    from scipy.stats import beta
+
+    n = len(base)
+    acc = sum(v >= 0.5 for v in base) / n if n else 0.0
+    if acc == 0:
+        return None
+    lost = sum(1 for a, b in zip(base, variant, strict=True) if a >= 0.5 > b)
+    won = sum(1 for a, b in zip(base, variant, strict=True) if b >= 0.5 > a)
+    lost_hi = 1.0 if lost == n else float(beta.ppf(0.975, lost + 1, n - lost))
+    won_lo = 0.0 if won == 0 else float(beta.ppf(0.025, won, n - won + 1))
+    return (acc - (lost_hi - won_lo)) / acc
+
+
+def bootstrap_recovery_lo(base: Sequence[float], variant: Sequence[float],
+                          higher_is_better: bool, log_scale: bool = False, iters: int = 10_000,
+                          seed: int = 0) -> float | None:
+    """One-sided 95 % lower bound of the recovery from a bootstrap of the mean paired
+    difference (its 5th percentile in the harmful direction)."""
+    if not base:
+        return None
+    import numpy as np
+
+    d = np.asarray(variant, dtype=float) - np.asarray(base, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, len(d), size=(iters, len(d)))].mean(axis=1)
+    harm = float(np.percentile(means, 5 if higher_is_better else 95))
+    if log_scale:  # per-unit NLL: perplexity ratio base / variant = exp(-difference)
+        return math.exp(-harm)
+    mean = float(np.mean(base))
+    if mean <= 0:
+        return None
+    return (mean + harm) / mean if higher_is_better else mean / (mean + harm) \
+        if mean + harm > 0 else None
 
 
 def holm(p_values: Sequence[float], alpha: float = ALPHA) -> list[bool]:
@@ -95,10 +151,13 @@ def holm(p_values: Sequence[float], alpha: float = ALPHA) -> list[bool]:
 
 def family_verdict(comparisons: Sequence[Comparison], alpha: float = ALPHA) -> str | None:
     """One verdict over a family of tests (a variant's primary metric per task): ``worse`` if a
-    test Holm rejects went against the variant, else ``better`` if one went for it, else
-    ``same``; None for an empty family."""
+    test Holm rejects went against the variant, else ``better`` if one went for it; else
+    ``equivalent`` when every test is (an intersection–union test: each at the level, no
+    correction needed), else ``inconclusive``; None for an empty family."""
     if not comparisons:
         return None
     kept = [c.verdict for c, r in zip(comparisons, holm([c.p_value for c in comparisons], alpha),
                                       strict=True) if r]
-    return "worse" if "worse" in kept else ("better" if "better" in kept else "same")
+    if "worse" in kept or "better" in kept:
+        return "worse" if "worse" in kept else "better"
+    return "equivalent" if all(c.verdict == "equivalent" for c in comparisons) else "inconclusive"

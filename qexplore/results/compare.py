@@ -30,6 +30,7 @@ class Thresholds:
     max_latency_rise_pct: float = 25.0
     allow_missing: bool = False  # levels or evaluations absent from the second run pass
     session_spread: float = 0.0  # the new run's recipe sets it (slo.session_spread_pct)
+    max_accuracy_drop: float = 0.0  # within it "equivalent"; the new run's recipe sets it
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,8 @@ def _pct(a: float | None, b: float | None) -> float | None:
 
 def compare_runs(a: StoredRun, b: StoredRun, th: Thresholds = Thresholds()) -> list[Delta]:
     """Per variant in both runs: accuracy deltas with the paired verdict, speed deltas per level."""
-    th = replace(th, session_spread=b.session_spread)
+    th = replace(th, session_spread=b.session_spread,
+                 max_accuracy_drop=b.recipe.slo.max_accuracy_drop_pct / 100)
     out: list[Delta] = []
     va = {v.name: v for v in a.variants if v.ok}
     vb = {v.name: v for v in b.variants if v.ok}
@@ -81,7 +83,7 @@ def _accuracy(name: str, ra: StoredVariant, rb: StoredVariant, th: Thresholds) -
     out = [_missing(name, f"{t}: evaluation", th) for t in missing]
     if not rb.eval:
         return out
-    cmp = paired_comparisons(ra.eval.result(), rb.eval.result())
+    cmp = paired_comparisons(ra.eval.result(), rb.eval.result(), th.max_accuracy_drop)
     return out + [Delta(name, f"{task}/{metric}", c.baseline, c.variant,
                         _pct(c.baseline, c.variant), c.verdict == "worse",
                         f"{c.verdict} (p={c.p_value:.3g}, {c.test})")

@@ -14,7 +14,7 @@ from typing import Any
 
 from qexplore.loadtest.metrics import LevelSummary, capacity_at
 from qexplore.results.formats import ms, pct, sig3
-from qexplore.results.speed import SpeedComparison, compare_speed
+from qexplore.results.speed import SpeedComparison, compare_speed, trials_to_decide
 
 OBJECTIVES = {"recovery_pct": 1, "user_tps_p1": 1, "output_tps": 1, "weights_gb": -1}
 
@@ -108,7 +108,7 @@ class Constraints:
     min_user_tps: float
     max_accuracy_drop_pct: float
     max_ttft_ms: float | None = None
-    speed_margin: float = 0.1  # speed differences below this fraction are "same"
+    speed_margin: float = 0.1  # intervals inside ± this fraction are "equivalent"
     session_spread: float = 0.0  # how far apart two server sessions' speeds stray (fraction)
     speed_only: bool = False  # random weights: ranked on speed and memory, accuracy unknown
 
@@ -173,24 +173,45 @@ def recommend(rows: Sequence[VariantRow], c: Constraints) -> Recommendation:
     fastest = min(fine, key=lambda r: (-(r.user_tps_p1 or 0.0), _or_inf(r.weights_gb)))
     tied = [r for r in fine if r is fastest or _same_speed(fastest, r, c)]
     best = max(tied, key=_next_criteria)  # a tie in speed goes to accuracy, then memory
-    reasons = {r.variant: "; ".join(blockers[r.variant]) or
+    undecided = {r.variant: u for r in fine if r not in tied and (u := _undecided(best, r, c))}
+    reasons = {r.variant: "; ".join(blockers[r.variant]) or undecided.get(r.variant) or
                (_tie_loss(r, best, c) if r in tied else _slower(r, best, c))
                for r in rows if r is not best}
     summary = (f"Deploy {best.variant} ({best.scheme}): {at(best, c)} the slowest 1% get "
                f"{sig3(best.user_tps_p1 or 0)} tok/s (≥ {c.min_user_tps:g}), "
                f"{sig3(best.output_tps or 0)} tok/s in total"
                + (SPEED_ONLY_PHRASE if c.speed_only else _accuracy_phrase(best)) + "."
-               + _tie_phrase(best, tied, c.speed_only))
+               + _tie_phrase(best, tied, c.speed_only)
+               + (f" Provisional: against {', '.join(undecided)} the speed is not decided "
+                  "yet (see below)." if undecided else ""))
     return Recommendation(best.variant, reasons, summary, warnings=_unstable(rows, c))
 
 
 def _same_speed(a: VariantRow, b: VariantRow, c: Constraints) -> bool:
-    """Whether two rows' slowest-1 % user tok/s differ by no more than the noise and the
-    margin (rows without a measured level only when exactly equal)."""
+    """Whether two rows' slowest-1 % user tok/s are equivalent: the ratio's whole interval
+    inside the margin (rows without a measured level only when exactly equal). An
+    inconclusive pair is no tie."""
     if a.level is None or b.level is None:
         return a.user_tps_p1 == b.user_tps_p1
     return compare_speed(a.level, b.level, "user_tps.p1", c.speed_margin,
-                         c.session_spread).verdict == "same"
+                         c.session_spread).verdict == "equivalent"
+
+
+def _undecided(best: VariantRow, row: VariantRow, c: Constraints) -> str | None:
+    """For a row that meets the constraints but whose speed against ``best`` the data cannot
+    tell yet: the ratio, its interval and what would decide it."""
+    if best.level is None or row.level is None:
+        return None
+    cmp = compare_speed(best.level, row.level, "user_tps.p1", c.speed_margin, c.session_spread)
+    if cmp.verdict != "inconclusive":
+        return None
+    more = trials_to_decide(best.level, row.level, "user_tps.p1", c.speed_margin,
+                            c.session_spread)
+    decide = (f"about {more} more trial{'s' * (more != 1)} {at(row, c)} would decide it"
+              if more else "more trials cannot decide it here: the spread between server "
+              "sessions alone is wider than the margin leaves")
+    return (f"cannot tell yet whether it is slower than {best.variant} {at(row, c)} "
+            f"(slowest-1% user tok/s {cmp.describe().split(' ', 1)[1]}); {decide}")
 
 
 def _next_criteria(r: VariantRow) -> tuple[float, float]:

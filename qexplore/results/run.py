@@ -159,7 +159,8 @@ class StoredRun(BaseModel):
             return {}
         try:
             base_eval = base.eval.result()
-            return {v.name: paired_comparisons(base_eval, v.eval.result())
+            budget = self.recipe.slo.max_accuracy_drop_pct / 100
+            return {v.name: paired_comparisons(base_eval, v.eval.result(), budget)
                     for v in self.variants if v is not base and v.eval and v.ok}
         except FileNotFoundError as e:
             raise StoreError(f"run {self.run_id}: its evaluation's per-sample files are not at "

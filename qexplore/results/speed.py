@@ -7,11 +7,18 @@ approximation on the log scale, each side's standard error read off its own 95 %
 (``summary.ci``: trials and requests resampled, see ``loadtest/intervals.py``), plus the spread
 between server sessions (``slo.session_spread_pct``, measured by ``bench/aa_calibration.py``):
 the two sides always ran on different server sessions, which trials within one session cannot
-see. The verdict is
-``faster`` only when the interval lies above 1 **and** the ratio exceeds 1 + margin (``slower``
-mirrored); anything else is ``same``. A side without an interval (a single trial) is taken to be
-as noisy as the other side; with neither, the session spread alone makes the interval, and with
-no spread either, the margin alone decides (the comparison then says it had no interval).
+see. The verdict is one of four:
+
+- ``faster`` when the interval lies above 1 **and** the ratio exceeds 1 + margin (``slower``
+  mirrored): a difference that is both real and large enough to matter;
+- ``equivalent`` when the whole interval lies inside [1 − margin, 1 + margin]: whatever the
+  truth is, it is within the margin (two one-sided tests, each at 2.5 %);
+- ``inconclusive`` otherwise: the data cannot tell yet, and :func:`trials_to_decide` says about
+  how many more trials would.
+
+A side without an interval (a single trial) is taken to be as noisy as the other side; with
+neither, the session spread alone makes the interval, and with no spread either, the margin
+alone decides (the comparison then says it had no interval).
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ class SpeedComparison:
     ratio: float | None  # > 1: the other level is faster on this figure
     lo: float | None
     hi: float | None
-    verdict: str  # faster | slower | same | unknown
+    verdict: str  # faster | slower | equivalent | inconclusive | unknown
 
     def describe(self) -> str:
         if self.ratio is None:
@@ -78,4 +85,31 @@ def _verdict(ratio: float, lo: float, hi: float, margin: float) -> str:
         return "faster"
     if hi < 1 and ratio < 1 - margin:
         return "slower"
-    return "same"
+    if lo >= 1 - margin and hi <= 1 + margin:
+        return "equivalent"
+    return "inconclusive"
+
+
+def trials_to_decide(reference: LevelSummary, other: LevelSummary, figure: str, margin: float,
+                     session_spread: float = 0.0) -> int | None:
+    """About how many more trials per side would decide an ``inconclusive`` comparison, were the
+    ratio to stay where it is: the trials' share of the log ratio's variance shrinks as 1/n, the
+    spread between server sessions does not. 0 when it is decided; None when no number of
+    trials can decide it (the session spread alone is wider than the room the ratio leaves, or
+    the ratio sits on the margin's edge)."""
+    c = compare_speed(reference, other, figure, margin, session_spread)
+    if c.verdict != "inconclusive":
+        return 0
+    assert c.ratio is not None and c.lo is not None and c.hi is not None
+    log_r = math.log(c.ratio)
+    inside = math.log1p(-margin) < log_r < math.log1p(margin)
+    # the half-width that would decide it: inside the margin, the room to its nearer edge;
+    # beyond it, the distance from 1 (the interval must exclude 1)
+    room = min(math.log1p(margin) - log_r, log_r - math.log1p(-margin)) if inside else abs(log_r)
+    spread = 2 * math.log1p(session_spread) ** 2
+    trial_var = max(0.0, (math.log(c.hi / c.lo) / (2 * Z)) ** 2 - spread)
+    n = max(1, min(reference.trials, other.trials))
+    budget = (room / Z) ** 2 - spread
+    if room <= 0 or budget <= 0 or trial_var == 0:
+        return None
+    return max(1, math.ceil(n * trial_var / budget) - n)

@@ -97,8 +97,9 @@ def test_the_demo_through_ray_matches_the_local_sweep(
     # Speed: both sweeps measured the same work (ignore_eos: the server's usage counts every
     # token), so the figures are comparable; what they read is noise on this shared 2-core
     # machine, where Ray's own processes sit beside the server (a 1-user slowest request once
-    # read 0.33×). An A/A through different paths may read faster, slower or same by the speed
-    # test, so the verdict is printed, not asserted: a test cannot promise what noise decides.
+    # read 0.33×). An A/A through different paths may read faster, slower, equivalent or
+    # inconclusive by the speed test, so the verdict is printed, not asserted: a test cannot
+    # promise what noise decides.
     for users in (1, 4):
         local, ray = _level(tmp_path, "local", users), _level(tmp_path, "ray", users)
         tokens = [round(s.output_tps * s.duration_s) for s in (local, ray)]

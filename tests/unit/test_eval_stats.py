@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 
 import pytest
@@ -53,7 +54,41 @@ def test_compare_verdicts() -> None:
     assert (c.verdict, c.test, c.pairs) == ("worse", "mcnemar", 40)
     assert c.p_value == pytest.approx(2 / 2**12)
     same = paired_test("acc", 1.0, 1.0, base, base, higher_is_better=True, binary=True)
-    assert (same.verdict, same.p_value) == ("same", 1.0)
+    assert (same.verdict, same.p_value) == ("inconclusive", 1.0)  # no budget: never equivalent
+
+
+def test_no_flips_on_few_documents_is_not_yet_equivalent() -> None:
+    # 0 of n flipped: the lost share's 97.5 % upper bound is 1 - 0.025^(1/n) (~3.7/n, the "rule
+    # of three" at 97.5 %): 8.8 % on 40 documents, 0.92 % on 400
+    def aa(n: int, budget: float) -> Comparison:
+        base = {i: 1.0 for i in range(n)}
+        return paired_test("acc", 1.0, 1.0, base, base, True, True, max_drop=budget)
+
+    assert aa(40, 0.02).verdict == "inconclusive"
+    assert aa(40, 0.02).recovery_lo == pytest.approx(0.025 ** (1 / 40), rel=1e-6)
+    assert aa(40, 0.10).verdict == "equivalent"
+    assert aa(400, 0.02).verdict == "equivalent"
+
+
+def test_a_drop_too_small_for_mcnemar_is_inconclusive_not_same() -> None:
+    # 5 of 40 answers lost, none won: McNemar's p = 2 × 0.5^5 = 0.0625, not significant; a
+    # 12.5-point drop, six times a 2 % budget, is no equivalence either
+    base = {i: 1.0 for i in range(40)}
+    lost5 = {i: (0.0 if i < 5 else 1.0) for i in range(40)}
+    c = paired_test("acc", 1.0, 0.875, base, lost5, True, True, max_drop=0.02)
+    assert c.p_value == pytest.approx(0.0625)
+    assert c.verdict == "inconclusive" and c.recovery_lo is not None and c.recovery_lo < 0.875
+
+
+def test_perplexity_samples_bound_the_recovery_on_the_log_scale() -> None:
+    nll = {i: 1.0 + (i % 7) / 10 for i in range(50)}  # per-byte NLL: lower is better
+    c = paired_test("byte_perplexity", 2.0, 2.0, nll, nll, False, False, max_drop=0.02,
+                    log_scale=True)
+    assert (c.verdict, c.recovery_lo) == ("equivalent", 1.0)
+    up = {i: v + 0.1 for i, v in nll.items()}  # every document 0.1 nats worse: ppl × e^0.1
+    c = paired_test("byte_perplexity", 2.0, 2.21, nll, up, False, False, max_drop=0.02,
+                    log_scale=True)
+    assert c.verdict == "worse" and c.recovery_lo == pytest.approx(math.exp(-0.1))
 
 
 def test_normalize_lm_eval_results() -> None:
@@ -106,11 +141,14 @@ def test_holm_keeps_one_small_p_among_many_from_calling_a_variant_worse() -> Non
     def cmp(p: float, verdict: str) -> Comparison:
         return Comparison("acc", 0.5, 0.4, 0.8, p, verdict, "mcnemar", 100)
 
-    noise = [cmp(0.2 + i / 100, "same") for i in range(56)]
-    assert family_verdict([cmp(0.01, "worse"), *noise]) == "same"  # 0.01 > 0.05 / 57
+    noise = [cmp(0.2 + i / 100, "inconclusive") for i in range(56)]
+    assert family_verdict([cmp(0.01, "worse"), *noise]) == "inconclusive"  # 0.01 > 0.05 / 57
     assert family_verdict([cmp(1e-5, "worse"), *noise]) == "worse"  # 1e-5 < 0.05 / 57
     assert family_verdict([cmp(1e-5, "better"), cmp(0.06, "worse")]) == "better"
     assert family_verdict([]) is None
+    # equivalent only when every task is (an intersection-union test)
+    assert family_verdict([cmp(0.5, "equivalent"), cmp(0.7, "equivalent")]) == "equivalent"
+    assert family_verdict([cmp(0.5, "equivalent"), cmp(0.7, "inconclusive")]) == "inconclusive"
     assert holm([0.01, 0.04, 0.03]) == [True, False, False]  # 0.01 ≤ .05/3; 0.03 > .05/2
 
 
@@ -137,7 +175,8 @@ def test_each_filter_is_compared_on_its_own_samples(tmp_path) -> None:  # type: 
                        for f in ("strict-match", "flexible-extract")}}
         return EvalResult(tasks, tmp_path / name / "lm-eval.json", d, {})
 
-    cmp = paired_comparisons(result("base", 0), result("variant", 30))["t"]
+    cmp = paired_comparisons(result("base", 0), result("variant", 30), max_drop=0.05)["t"]
     strict, flexible = cmp["exact_match,strict-match"], cmp["exact_match,flexible-extract"]
     assert (strict.verdict, strict.pairs, strict.p_value) == ("worse", 100, pytest.approx(2 / 2**30))
-    assert (flexible.verdict, flexible.p_value) == ("same", 1.0)
+    # 0 of 100 flipped: the recovery's bound 0.025^(1/100) = 0.964 is inside a 5 % budget
+    assert (flexible.verdict, flexible.p_value) == ("equivalent", 1.0)

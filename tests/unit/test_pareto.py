@@ -22,14 +22,14 @@ def table(*rows: tuple) -> list[VariantRow]:  # type: ignore[type-arg]
 
 # levels_p1: slowest-1 % user tok/s at each measured user count (100 is the target)
 FP16 = ("fp16", "baseline", "ok", 100.0, 8.0, 800.0, 16.0, {1: 40, 50: 21, 100: 8}, "baseline")
-INT8 = ("int8", "W8A8", "ok", 99.5, 12.0, 1100.0, 8.5, {1: 50, 50: 25, 100: 12}, "same")
+INT8 = ("int8", "W8A8", "ok", 99.5, 12.0, 1100.0, 8.5, {1: 50, 50: 25, 100: 12}, "equivalent")
 INT4 = ("int4", "W4A16", "ok", 97.0, 14.0, 1000.0, 5.0, {1: 60, 50: 30, 100: 14}, "worse")
 
 
 def test_flags() -> None:
     # int8 beats fp16 on speed and size but not accuracy; int4 is smallest and fastest per user
     assert pareto_flags(table(FP16, INT8, INT4)) == [True, True, True]
-    dominated = ("int8-bad", "W8A8", "ok", 99.0, 11.0, 1000.0, 8.5, {}, "same")  # ≤ int8 on all
+    dominated = ("int8-bad", "W8A8", "ok", 99.0, 11.0, 1000.0, 8.5, {}, "equivalent")  # ≤ int8 on all
     assert pareto_flags(table(INT8, dominated)) == [True, False]
 
 

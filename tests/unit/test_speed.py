@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from pytest import approx
 
 from qexplore.loadtest.metrics import Latency, LevelSummary, UserTps
-from qexplore.results.speed import compare_speed, log_se
+from qexplore.results.speed import compare_speed, log_se, trials_to_decide
 
 pytestmark = pytest.mark.unit
 
@@ -27,9 +29,16 @@ def test_log_se_reads_a_95_percent_interval() -> None:
     assert log_se(10, None) is None
 
 
-def test_overlapping_noise_is_same() -> None:
+def test_noise_reaching_past_the_margin_is_inconclusive_not_same() -> None:
+    # ±5 % on each side: the ratio's interval [0.96, 1.11] reaches past 1.1, so the data
+    # cannot say the two are within 10 % of each other, nor that they differ
     c = compare_speed(level(10, (9.5, 10.5)), level(10.3, (9.8, 10.8)), "user_tps.p1", 0.1)
-    assert c.verdict == "same" and c.lo < 1 < c.hi  # type: ignore[operator]
+    assert c.verdict == "inconclusive" and c.lo < 1 < c.hi and c.hi > 1.1  # type: ignore[operator]
+
+
+def test_an_interval_inside_the_margin_is_equivalent() -> None:
+    c = compare_speed(level(10, (9.8, 10.2)), level(10.2, (10.0, 10.4)), "user_tps.p1", 0.1)
+    assert c.verdict == "equivalent" and 0.9 <= c.lo < 1 < c.hi <= 1.1  # type: ignore[operator]
 
 
 def test_a_clear_gain_beyond_the_margin_is_faster() -> None:
@@ -38,9 +47,9 @@ def test_a_clear_gain_beyond_the_margin_is_faster() -> None:
     assert 1 < c.lo < 1.3 < c.hi  # type: ignore[operator]
 
 
-def test_significant_but_smaller_than_the_margin_is_same() -> None:
+def test_significant_but_smaller_than_the_margin_is_equivalent() -> None:
     c = compare_speed(level(10, (9.95, 10.05)), level(10.8, (10.75, 10.85)), "user_tps.p1", 0.1)
-    assert c.lo > 1 and c.verdict == "same"  # type: ignore[operator]
+    assert c.lo > 1 and c.hi < 1.1 and c.verdict == "equivalent"  # type: ignore[operator]
     assert compare_speed(level(10, (9.95, 10.05)), level(10.8, (10.75, 10.85)), "user_tps.p1",
                          0.05).verdict == "faster"
 
@@ -62,7 +71,7 @@ def test_the_spread_between_server_sessions_widens_the_interval() -> None:
     a, b = level(10, (9.9, 10.1)), level(13, (12.9, 13.1))
     assert compare_speed(a, b, "user_tps.p1", 0.1).verdict == "faster"
     c = compare_speed(a, b, "user_tps.p1", 0.1, session_spread=0.25)
-    assert c.verdict == "same" and c.lo < 1 < c.hi  # type: ignore[operator]
+    assert c.verdict == "inconclusive" and c.lo < 1 < c.hi  # type: ignore[operator]
     # no intervals at all: the session spread alone still gives one
     d = compare_speed(level(10), level(30), "user_tps.p1", 0.1, session_spread=0.25)
     assert d.verdict == "faster" and d.lo is not None and d.lo > 1
@@ -73,3 +82,29 @@ def test_a_side_without_an_interval_is_taken_as_noisy_as_the_other() -> None:
     c = compare_speed(three, one_trial, "user_tps.p1", 0.1)
     both = compare_speed(three, level(13, (11.7, 14.3)), "user_tps.p1", 0.1)
     assert (c.lo, c.hi) == (approx(both.lo, rel=0.02), approx(both.hi, rel=0.02))
+
+
+def trials(p1: float, ci: tuple[float, float], n: int) -> LevelSummary:
+    return level(p1, ci).model_copy(update={"trials": n})
+
+
+def test_trials_to_decide_scale_with_the_interval_and_decide_when_taken() -> None:
+    # 30 % slower, 3 trials a side with ±40 % intervals: inconclusive; the interval's trial part
+    # shrinks as 1/n, so the estimate, once taken (same ratio, intervals narrowed by
+    # sqrt(3 / (3 + more))), decides it
+    a, b = trials(10, (6, 14), 3), trials(7, (4.2, 9.8), 3)
+    assert compare_speed(a, b, "user_tps.p1", 0.1).verdict == "inconclusive"
+    more = trials_to_decide(a, b, "user_tps.p1", 0.1)
+    assert more is not None and more > 0
+    k = math.sqrt(3 / (3 + more))
+    narrow = lambda x, ci: trials(x, (x * (ci[0] / x) ** k, x * (ci[1] / x) ** k), 3 + more)  # noqa: E731
+    assert compare_speed(narrow(10, (6, 14)), narrow(7, (4.2, 9.8)), "user_tps.p1",
+                         0.1).verdict == "slower"
+    assert trials_to_decide(a, trials(3, (2.9, 3.1), 3), "user_tps.p1", 0.1) == 0  # decided
+
+
+def test_no_number_of_trials_decides_what_the_session_spread_hides() -> None:
+    # sessions stray 25 %: a 5 % difference can never be shown inside a 10 % margin
+    a, b = trials(10, (9, 11), 3), trials(10.5, (9.5, 11.5), 3)
+    assert compare_speed(a, b, "user_tps.p1", 0.1, 0.25).verdict == "inconclusive"
+    assert trials_to_decide(a, b, "user_tps.p1", 0.1, 0.25) is None

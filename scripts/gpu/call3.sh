@@ -22,6 +22,6 @@ if [ "$(el)" -lt "${QX_PROBE_BEFORE_S:-420}" ]; then
     url=$(grep -o 'http://127.0.0.1:[0-9]*' "$Q/logs/serve-probe.log" | head -1)
     [ -n "$url" ] && "$PY" "$Q/src/scripts/gpu/logprob_probe.py" "$url" "$tokens" | tee "$Q/logs/probe.log"
     [ "$CARD" = cpu ] || nvidia-smi --query-gpu=memory.used,memory.total --format=csv,noheader | tee -a "$Q/logs/probe.log"
-    kill -INT $pid; wait $pid
+    kill -TERM $pid; wait $pid  # (an & job ignores SIGINT)
 fi
 snap; say "call 3 done"

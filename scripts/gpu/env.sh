@@ -57,7 +57,7 @@ recipes() {
         target=cpu
         sed -e "s|^target: .*|target: cpu|" -e '/^  tokenizer:/d' -e 's|^  shape: .*|  shape: "@demo"|' \
             -e "s|^  max_model_len: .*|  max_model_len: 256|" -e "s|^  dtype: .*|  dtype: bfloat16|" \
-            -e "s|^    concurrency: .*|    concurrency: [1, 4]|" -e '/name: int4-w4a16/,/group_size/d' \
+            -e "s|^    concurrency: .*|    concurrency: [1, 4]|" -e "s|^  target_users: .*|  target_users: 4|" -e '/name: int4-w4a16/,/group_size/d' \
             -e "s|^  gpu_memory_utilization: .*|  kv_cache_gb: 1|" "$src/llama31-8b-speed-only.yaml" > "$Q/8b.yaml"
         cp "$src/demo-cpu.yaml" "$Q/demo.yaml"
     else

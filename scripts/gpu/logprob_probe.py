@@ -26,10 +26,14 @@ def main() -> None:
     base, tokens = sys.argv[1].rstrip("/"), int(sys.argv[2])
     with urllib.request.urlopen(f"{base}/v1/models", timeout=30) as r:
         model = json.load(r)["data"][0]["id"]
+    # real text's token ids (any tokenizer, any vocabulary), repeated to the length asked for
+    text = "The quick brown fox jumps over the lazy dog while 12 + 30 = 42. " * 8
+    ids = post(f"{base}/tokenize", {"model": model, "prompt": text})["tokens"]
+    prompt = (ids * (tokens // len(ids) + 1))[:tokens]  # type: ignore[operator]
     started = time.monotonic()
     try:
         out = post(f"{base}/v1/completions",
-                   {"model": model, "prompt": [(i * 7919) % 1000 + 100 for i in range(tokens)],
+                   {"model": model, "prompt": prompt,
                     "max_tokens": 1, "echo": True, "logprobs": 1, "temperature": 0})
         scored = len(out["choices"][0]["logprobs"]["token_logprobs"])  # type: ignore[index]
         verdict = f"ok, {scored} logprobs"

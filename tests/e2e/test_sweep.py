@@ -72,19 +72,19 @@ def trials(tmp: Path) -> pd.DataFrame:
 def test_a_failing_variant_is_recorded_and_the_rest_complete(tmp_path: Path) -> None:
     # W4A16 forced past the plan on vLLM's AVX2 path (the CPU's own on AVX2-only machines,
     # forced on AVX-512 ones): it fails with the missing kernel named, the rest are measured.
-    # (A quantized variant measured in full: the next test's sweep.)
+    # (Evaluation and a quantized variant measured in full: the next test's sweep.)
     avx2 = {"QEXPLORE_CPU_ISA": "avx2"}
     recipe = write_recipe(tmp_path, BF16, W4A16)
     plan = subprocess.run([*QEXPLORE, "plan", str(recipe)], capture_output=True, text=True,
                           env=env(tmp_path, **avx2))
     assert plan.returncode == 2 and "W4A16 cannot be served on this CPU" in plan.stderr
-    r = sweep(tmp_path, recipe, "--allow-unsupported", **avx2)
+    r = sweep(tmp_path, recipe, "--allow-unsupported", "--skip-eval", **avx2)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "failed variants: w4a16" in r.stdout
     table = pd.read_csv(next((tmp_path / "reports").glob("*/pareto.csv")))
     assert table.set_index("variant")["status"].to_dict() == {"bf16": "ok", "w4a16": "failed"}
     ok = table[table.status == "ok"]
-    assert ok["output_tps"].gt(0).all() and ok["recovery_pct"].notna().all()
+    assert ok["output_tps"].gt(0).all() and ok["user_tps_p1"].gt(0).all()
     assert sorted(levels(tmp_path).variant.unique()) == ["bf16"]
     cause = "AttributeError: '_OpNamespace' '_C' object has no attribute 'cpu_gemm_wna16'"
     html = next((tmp_path / "reports").glob("*/report.html")).read_text()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 ALPHA = 0.05
 
@@ -32,9 +33,18 @@ def mcnemar_p(base: Sequence[bool], variant: Sequence[bool]) -> float:
     return min(1.0, float(binomtest(min(b, c), b + c, 0.5).pvalue))
 
 
+def resamples(n: int, iters: int = 10_000, seed: int = 0) -> Any:
+    """The bootstrap's draws of pair indices (``iters`` × ``n``), made once per comparison and
+    shared by its p-value and its recovery bound."""
+    import numpy as np
+
+    return np.random.default_rng(seed).integers(0, n, size=(iters, n))
+
+
 def paired_bootstrap_p(base: Sequence[float], variant: Sequence[float], iters: int = 10_000,
-                       seed: int = 0) -> float:
-    """Two-sided p-value for "the mean paired difference is 0", by resampling pairs."""
+                       seed: int = 0, draws: Any = None) -> float:
+    """Two-sided p-value for "the mean paired difference is 0", by resampling pairs
+    (``draws``: :func:`resamples` of the pairs, made here if not given)."""
     diffs = [y - x for x, y in zip(base, variant, strict=True)]
     if not diffs or all(d == 0 for d in diffs):
         return 1.0
@@ -43,10 +53,10 @@ def paired_bootstrap_p(base: Sequence[float], variant: Sequence[float], iters: i
     d = np.asarray(diffs, dtype=float)
     mean = d.mean()
     centered = d - mean  # the null: same spread, zero mean
-    rng = np.random.default_rng(seed)
-    means = centered[rng.integers(0, len(d), size=(iters, len(d)))].mean(axis=1)
+    draws = resamples(len(d), iters, seed) if draws is None else draws
+    means = centered[draws].mean(axis=1)
     extreme = int((np.abs(means) >= abs(mean)).sum())
-    return (extreme + 1) / (iters + 1)
+    return (extreme + 1) / (len(means) + 1)
 
 
 @dataclass(frozen=True)
@@ -85,8 +95,9 @@ def paired_test(metric: str, base_value: float | None, variant_value: float | No
         p, test = mcnemar_p([v >= 0.5 for v in x], [v >= 0.5 for v in y]), "mcnemar"
         floor = binary_recovery_lo(x, y)
     else:
-        p, test = paired_bootstrap_p(x, y), "paired-bootstrap"
-        floor = bootstrap_recovery_lo(x, y, higher_is_better, log_scale)
+        draws = resamples(len(ids)) if ids else None
+        p, test = paired_bootstrap_p(x, y, draws=draws), "paired-bootstrap"
+        floor = bootstrap_recovery_lo(x, y, higher_is_better, log_scale, draws=draws)
     mean_diff = (sum(y) - sum(x)) / len(ids) if ids else 0.0
     improved = mean_diff > 0 if higher_is_better else mean_diff < 0
     if p < ALPHA and mean_diff != 0:
@@ -116,25 +127,25 @@ def binary_recovery_lo(base: Sequence[float], variant: Sequence[float]) -> float
 
 
 def bootstrap_recovery_lo(base: Sequence[float], variant: Sequence[float],
-                          higher_is_better: bool, log_scale: bool = False, iters: int = 10_000,
-                          seed: int = 0) -> float | None:
+                          higher_is_better: bool, log_scale: bool = False, draws: Any = None
+                          ) -> float | None:
     """One-sided 95 % lower bound of the recovery from a bootstrap of the mean paired
-    difference (its 5th percentile in the harmful direction)."""
+    difference (its 5th percentile in the harmful direction; ``draws``: :func:`resamples`)."""
     if not base:
         return None
     import numpy as np
 
     d = np.asarray(variant, dtype=float) - np.asarray(base, dtype=float)
-    rng = np.random.default_rng(seed)
-    means = d[rng.integers(0, len(d), size=(iters, len(d)))].mean(axis=1)
+    means = d[resamples(len(d)) if draws is None else draws].mean(axis=1)
     harm = float(np.percentile(means, 5 if higher_is_better else 95))
     if log_scale:  # per-unit NLL: perplexity ratio base / variant = exp(-difference)
         return math.exp(-harm)
     mean = float(np.mean(base))
     if mean <= 0:
         return None
-    return (mean + harm) / mean if higher_is_better else mean / (mean + harm) \
-        if mean + harm > 0 else None
+    if higher_is_better:
+        return (mean + harm) / mean
+    return mean / (mean + harm) if mean + harm > 0 else None
 
 
 def holm(p_values: Sequence[float], alpha: float = ALPHA) -> list[bool]:
@@ -158,6 +169,8 @@ def family_verdict(comparisons: Sequence[Comparison], alpha: float = ALPHA) -> s
         return None
     kept = [c.verdict for c, r in zip(comparisons, holm([c.p_value for c in comparisons], alpha),
                                       strict=True) if r]
-    if "worse" in kept or "better" in kept:
-        return "worse" if "worse" in kept else "better"
+    if "worse" in kept:
+        return "worse"
+    if "better" in kept:
+        return "better"
     return "equivalent" if all(c.verdict == "equivalent" for c in comparisons) else "inconclusive"

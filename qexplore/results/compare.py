@@ -56,8 +56,7 @@ def _pct(a: float | None, b: float | None) -> float | None:
 
 def compare_runs(a: StoredRun, b: StoredRun, th: Thresholds = Thresholds()) -> list[Delta]:
     """Per variant in both runs: accuracy deltas with the paired verdict, speed deltas per level."""
-    th = replace(th, session_spread=b.session_spread,
-                 max_accuracy_drop=b.recipe.slo.max_accuracy_drop_pct / 100)
+    th = replace(th, session_spread=b.session_spread, max_accuracy_drop=b.max_accuracy_drop)
     out: list[Delta] = []
     va = {v.name: v for v in a.variants if v.ok}
     vb = {v.name: v for v in b.variants if v.ok}

@@ -14,7 +14,7 @@ from typing import Any
 
 from qexplore.loadtest.metrics import LevelSummary, capacity_at
 from qexplore.results.formats import ms, pct, sig3
-from qexplore.results.speed import SpeedComparison, compare_speed, trials_to_decide
+from qexplore.results.speed import SpeedComparison, compare_speed, more_trials
 
 OBJECTIVES = {"recovery_pct": 1, "user_tps_p1": 1, "output_tps": 1, "weights_gb": -1}
 
@@ -187,31 +187,35 @@ def recommend(rows: Sequence[VariantRow], c: Constraints) -> Recommendation:
     return Recommendation(best.variant, reasons, summary, warnings=_unstable(rows, c))
 
 
+def _speed(a: VariantRow, b: VariantRow, c: Constraints) -> SpeedComparison | None:
+    """``b`` against ``a`` on slowest-1 % user tok/s; None where a row has no measured level."""
+    if a.level is None or b.level is None:
+        return None
+    return compare_speed(a.level, b.level, "user_tps.p1", c.speed_margin, c.session_spread)
+
+
 def _same_speed(a: VariantRow, b: VariantRow, c: Constraints) -> bool:
     """Whether two rows' slowest-1 % user tok/s are equivalent: the ratio's whole interval
     inside the margin (rows without a measured level only when exactly equal). An
     inconclusive pair is no tie."""
-    if a.level is None or b.level is None:
-        return a.user_tps_p1 == b.user_tps_p1
-    return compare_speed(a.level, b.level, "user_tps.p1", c.speed_margin,
-                         c.session_spread).verdict == "equivalent"
+    cmp = _speed(a, b, c)
+    return a.user_tps_p1 == b.user_tps_p1 if cmp is None else cmp.verdict == "equivalent"
 
 
 def _undecided(best: VariantRow, row: VariantRow, c: Constraints) -> str | None:
     """For a row that meets the constraints but whose speed against ``best`` the data cannot
     tell yet: the ratio, its interval and what would decide it."""
-    if best.level is None or row.level is None:
+    cmp = _speed(best, row, c)
+    if cmp is None or cmp.verdict != "inconclusive":
         return None
-    cmp = compare_speed(best.level, row.level, "user_tps.p1", c.speed_margin, c.session_spread)
-    if cmp.verdict != "inconclusive":
-        return None
-    more = trials_to_decide(best.level, row.level, "user_tps.p1", c.speed_margin,
-                            c.session_spread)
+    assert best.level is not None and row.level is not None
+    more = more_trials(cmp, min(best.level.trials, row.level.trials), c.speed_margin,
+                       c.session_spread)
     decide = (f"about {more} more trial{'s' * (more != 1)} {at(row, c)} would decide it"
               if more else "more trials cannot decide it here: the spread between server "
               "sessions alone is wider than the margin leaves")
     return (f"cannot tell yet whether it is slower than {best.variant} {at(row, c)} "
-            f"(slowest-1% user tok/s {cmp.describe().split(' ', 1)[1]}); {decide}")
+            f"(slowest-1% user tok/s {cmp.ratio_text()}); {decide}")
 
 
 def _next_criteria(r: VariantRow) -> tuple[float, float]:

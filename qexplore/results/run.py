@@ -159,8 +159,8 @@ class StoredRun(BaseModel):
             return {}
         try:
             base_eval = base.eval.result()
-            budget = self.recipe.slo.max_accuracy_drop_pct / 100
-            return {v.name: paired_comparisons(base_eval, v.eval.result(), budget)
+            return {v.name: paired_comparisons(base_eval, v.eval.result(),
+                                               self.max_accuracy_drop)
                     for v in self.variants if v is not base and v.eval and v.ok}
         except FileNotFoundError as e:
             raise StoreError(f"run {self.run_id}: its evaluation's per-sample files are not at "
@@ -185,6 +185,11 @@ class StoredRun(BaseModel):
     def speed_margin(self) -> float:
         """The recipe's practical margin for speed verdicts, as a fraction."""
         return self.recipe.slo.speed_margin_pct / 100
+
+    @property
+    def max_accuracy_drop(self) -> float:
+        """The recipe's accuracy budget, as a fraction (within it a variant is equivalent)."""
+        return self.recipe.slo.max_accuracy_drop_pct / 100
 
     @property
     def session_spread(self) -> float:

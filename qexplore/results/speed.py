@@ -44,9 +44,15 @@ class SpeedComparison:
     def describe(self) -> str:
         if self.ratio is None:
             return f"{self.figure}: not comparable"
+        return f"{self.figure} {self.ratio_text()}"
+
+    def ratio_text(self) -> str:
+        """"ratio 0.971 [0.893, 1.06]" (or "(no interval)")."""
+        if self.ratio is None:
+            return "not comparable"
         ci = f" [{sig3(self.lo)}, {sig3(self.hi)}]" if self.lo is not None and self.hi is not None \
             else " (no interval)"
-        return f"{self.figure} ratio {sig3(self.ratio)}{ci}"
+        return f"ratio {sig3(self.ratio)}{ci}"
 
 
 def log_se(value: float, ci: tuple[float, float] | None) -> float | None:
@@ -92,12 +98,19 @@ def _verdict(ratio: float, lo: float, hi: float, margin: float) -> str:
 
 def trials_to_decide(reference: LevelSummary, other: LevelSummary, figure: str, margin: float,
                      session_spread: float = 0.0) -> int | None:
-    """About how many more trials per side would decide an ``inconclusive`` comparison, were the
-    ratio to stay where it is: the trials' share of the log ratio's variance shrinks as 1/n, the
-    spread between server sessions does not. 0 when it is decided; None when no number of
-    trials can decide it (the session spread alone is wider than the room the ratio leaves, or
-    the ratio sits on the margin's edge)."""
+    """About how many more trials per side would decide the comparison of ``other`` with
+    ``reference`` on ``figure``: see :func:`more_trials`."""
     c = compare_speed(reference, other, figure, margin, session_spread)
+    return more_trials(c, min(reference.trials, other.trials), margin, session_spread)
+
+
+def more_trials(c: SpeedComparison, trials: int, margin: float, session_spread: float = 0.0
+                ) -> int | None:
+    """About how many more trials per side would decide an ``inconclusive`` comparison that
+    rests on ``trials`` trials a side, were the ratio to stay where it is: the trials' share of
+    the log ratio's variance shrinks as 1/n, the spread between server sessions does not. 0 when
+    it is decided; None when no number of trials can decide it (the session spread alone is
+    wider than the room the ratio leaves, or the ratio sits on the margin's edge)."""
     if c.verdict != "inconclusive":
         return 0
     assert c.ratio is not None and c.lo is not None and c.hi is not None
@@ -108,7 +121,7 @@ def trials_to_decide(reference: LevelSummary, other: LevelSummary, figure: str, 
     room = min(math.log1p(margin) - log_r, log_r - math.log1p(-margin)) if inside else abs(log_r)
     spread = 2 * math.log1p(session_spread) ** 2
     trial_var = max(0.0, (math.log(c.hi / c.lo) / (2 * Z)) ** 2 - spread)
-    n = max(1, min(reference.trials, other.trials))
+    n = max(1, trials)
     budget = (room / Z) ** 2 - spread
     if room <= 0 or budget <= 0 or trial_var == 0:
         return None

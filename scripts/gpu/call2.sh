@@ -6,7 +6,7 @@
 set -u
 here=$(cd "$(dirname "$0")/../.." && pwd)
 source "$here/scripts/gpu/env.sh"
-[ -x "$Q/bin/qexplore" ] && [ -f "$Q/8b.yaml" ] || { echo "call 1's files are gone (the machine was recycled): run call1.sh again"; exit 4; }
+[ -f "$Q/8b.yaml" ] || { echo "call 1's files are gone (the machine was recycled): run call1.sh again"; exit 4; }
 if [ -d "$here/.gpu2" ]; then
     cp "$here"/.gpu2/sv.tar.xz.part* "$here/.gpu2/sv.sha256" "$Q/x/" || exit 3
     got=$(cat "$Q"/x/sv.tar.xz.part* | sha256sum | cut -c1-64)

@@ -126,6 +126,8 @@ def test_twins_tie_in_speed_and_the_tie_is_named(tmp_path: Path) -> None:
     assert rec.winner == "bf16"
     assert rec.summary.endswith("Tied in speed with bf16-again (within the noise and the margin); "
                                 "chosen on accuracy, then memory.")
+    assert rec.reasons["bf16-again"] == ("as fast at 4 users within the noise, but no better on "
+                                         "accuracy or memory")
 
 
 def test_an_undecided_speed_is_no_tie_and_says_what_would_decide_it(tmp_path: Path) -> None:

@@ -94,8 +94,9 @@ def test_trials_to_decide_scale_with_the_interval_and_decide_when_taken() -> Non
     # sqrt(3 / (3 + more))), decides it
     a, b = trials(10, (6, 14), 3), trials(7, (4.2, 9.8), 3)
     assert compare_speed(a, b, "user_tps.p1", 0.1).verdict == "inconclusive"
+    # by hand: log-se 0.216 a side, room ln(1/0.7) = 0.357: ceil(3 × 0.0934 / 0.0331) - 3 = 6
     more = trials_to_decide(a, b, "user_tps.p1", 0.1)
-    assert more is not None and more > 0
+    assert more == 6
     k = math.sqrt(3 / (3 + more))
     narrow = lambda x, ci: trials(x, (x * (ci[0] / x) ** k, x * (ci[1] / x) ** k), 3 + more)  # noqa: E731
     assert compare_speed(narrow(10, (6, 14)), narrow(7, (4.2, 9.8)), "user_tps.p1",

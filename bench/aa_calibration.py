@@ -62,16 +62,16 @@ def spread(pairs: list[tuple[LevelSummary, LevelSummary]]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--recipe", type=Path, default=DEMO)
-    a = ap.parse_args()
+    args = ap.parse_args()
     folder = Path(tempfile.mkdtemp())
     os.environ["QEXPLORE_STORE"] = str(folder / "store.db")
-    recipe = aa_recipe(folder, a.recipe)
+    recipe = aa_recipe(folder, args.recipe)
     first, second = sweep(recipe, folder), sweep(recipe, folder, "--new-run")
     run, again = load_runs(folder / "store.db", first, second)
     within = list(zip(run.closed_loop("bf16"), run.closed_loop("bf16-again"), strict=True))
     for a, b in within:
         for figure in FIGURES:
-            c = compare_speed(a, b, figure, run.speed_margin, run.session_spread)
+            c = compare_speed(a, b, figure, run.speed_rule())
             print(f"{a.concurrency:>3} users  {c.describe():<45} {c.verdict}")
     between = [p for v in ("bf16", "bf16-again")
                for p in zip(run.closed_loop(v), again.closed_loop(v), strict=True)]

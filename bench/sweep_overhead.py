@@ -22,12 +22,12 @@ from pathlib import Path
 from qexplore.loadtest.levels import Progress
 from qexplore.loadtest.metrics import LevelSummary
 from qexplore.recipes import load_recipe
-from qexplore.sweep import SweepOptions, sweep
+from qexplore.sweep import Headless, SweepOptions, sweep
 
 RECIPE = Path(__file__).parents[1] / "recipes" / "demo-cpu.yaml"
 
 
-class Timing:
+class Timing(Headless):
     def __init__(self) -> None:
         self.events: list[tuple[float, str]] = []
 

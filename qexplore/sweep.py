@@ -27,6 +27,7 @@ from qexplore.quantize.build import build_variant
 from qexplore.recipes.schema import Recipe, Variant
 from qexplore.report.write import Written, write_reports
 from qexplore.results.provenance import provenance, recipe_hash
+from qexplore.results.rounds import level_states, next_round
 from qexplore.results.run import load_run
 from qexplore.results.store import Store, store_path
 from qexplore.serve.base import Server
@@ -163,7 +164,7 @@ def sweep(recipe: Recipe, opts: SweepOptions = SweepOptions(),
           observer: Observer | None = None) -> SweepResult:
     """Run (or resume) the recipe's sweep, then write its reports; returns where everything
     was recorded."""
-    obs = observer or Headless()
+    obs, started = observer or Headless(), time.monotonic()
     plan = prepare(recipe, opts)
     ex = executor(recipe, opts)
     with Store(store_path(recipe.output.store)) as store:
@@ -175,6 +176,9 @@ def sweep(recipe: Recipe, opts: SweepOptions = SweepOptions(),
                                      plan.figures) for vp in plan.variants]
         try:
             result.statuses = ex.run(recorders, result.run_dir, obs)
+            if not opts.skip_loadtest and recipe.precision.max_rounds > 1:
+                result.statuses |= _until_decided(store, run_id, recorders, ex, result.run_dir,
+                                                  obs, started)
             store.set_run_status(run_id, "partial" if result.failed else "complete")
         except KeyboardInterrupt:
             store.set_run_status(run_id, "interrupted")
@@ -182,6 +186,45 @@ def sweep(recipe: Recipe, opts: SweepOptions = SweepOptions(),
         result.where = {r.name: r.node for r in recorders if r.node}
         result.report = write_reports(load_run(store, run_id), result.run_dir)
     return result
+
+
+def _until_decided(store: Store, run_id: str, recorders: list[VariantRecorder], ex: Executor,
+                   run_dir: Path, obs: Observer, started: float) -> dict[str, str]:
+    """Later rounds: the levels whose speed is undecided measured again on fresh servers,
+    the baseline's and the undecided variants', until decided, out of rounds, or out of the
+    time budget, counted from ``started`` (this sweep's start: see ``results/rounds.py``);
+    each variant's status in them."""
+    statuses: dict[str, str] = {}
+    last = 0.0  # how long the last round took
+    precision = load_run(store, run_id).recipe.precision
+    for _ in range(precision.max_rounds - 1):  # each pass adds a round to a level, up to the max
+        run = load_run(store, run_id)
+        states = level_states(run)
+        plan = next_round(run, states)
+        budget = precision.time_budget_min
+        spent = time.monotonic() - started
+        if not plan:
+            obs.rounds("speed decided or stopped", [s.line() for s in states])
+            break
+        if budget is not None and spent + last > 60 * budget:
+            obs.rounds(f"time budget of {budget:g} min reached: no new round",
+                       [s.line() for s in states])
+            break
+        chosen = [r for r in recorders if r.name in plan]
+        number = max(-(-n // run.workload(w).trials) for levels in plan.values()
+                     for (w, _), n in levels.items())
+        obs.rounds(f"round {number} of at most {precision.max_rounds}: measuring again on "
+                   "freshly started servers", [s.line() for s in states])
+        t = time.monotonic()
+        for r in chosen:
+            r.want = plan[r.name]
+        try:
+            statuses |= ex.run(chosen, run_dir, obs)
+        finally:
+            for r in chosen:
+                r.want = None
+        last = time.monotonic() - t
+    return statuses
 
 
 def _open_run(store: Store, recipe: Recipe, opts: SweepOptions) -> tuple[str, bool]:

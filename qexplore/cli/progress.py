@@ -126,6 +126,11 @@ class ConsoleObserver:
     def placement(self, rows: list[tuple[str, str, int]], left_out: list[str]) -> None:
         self.console.print(placement_table(rows, left_out))
 
+    def rounds(self, heading: str, lines: list[str]) -> None:
+        self.console.print(f"{self._t()} [bold]{heading}[/]", highlight=False)
+        for line in lines:
+            self.console.print(f"    {line}", highlight=False)
+
     def variant_done(self, variant: str, status: str, detail: str = "") -> None:
         color = "green" if status == "ok" else "red"
         self.console.print(f"{self._t()} [bold]{variant}[/] [{color}]{status}[/]"

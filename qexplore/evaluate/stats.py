@@ -24,10 +24,13 @@ ALPHA = 0.05
 
 def mcnemar_p(base: Sequence[bool], variant: Sequence[bool]) -> float:
     """Two-sided exact McNemar p-value: binomial test on the pairs where the two disagree."""
+    import numpy as np
     from scipy.stats import binomtest
 
-    b = sum(1 for x, y in zip(base, variant, strict=True) if x and not y)  # variant lost it
-    c = sum(1 for x, y in zip(base, variant, strict=True) if y and not x)  # variant won it
+    x, y = np.asarray(base, dtype=bool), np.asarray(variant, dtype=bool)
+    assert x.shape == y.shape, "paired samples differ in length"
+    b = int((x & ~y).sum())  # variant lost it
+    c = int((y & ~x).sum())  # variant won it
     if b + c == 0:
         return 1.0
     return min(1.0, float(binomtest(min(b, c), b + c, 0.5).pvalue))
@@ -84,23 +87,26 @@ def recovery(base: float | None, variant: float | None, higher_is_better: bool) 
 def paired_test(metric: str, base_value: float | None, variant_value: float | None,
                 base_samples: dict[int, float], variant_samples: dict[int, float],
                 higher_is_better: bool, binary: bool, max_drop: float = 0.0,
-                log_scale: bool = False) -> Comparison:
+                log_scale: bool = False, looks: int = 1) -> Comparison:
     """The paired test of one metric over the doc ids both runs have; ``max_drop`` is the
     accuracy budget as a fraction (0.02: recovery ≥ 98 % is equivalent); ``log_scale``: the
-    samples are per-unit negative log-likelihoods (the metric is exp of their mean)."""
+    samples are per-unit negative log-likelihoods (the metric is exp of their mean);
+    ``looks``: the looks at the data its evaluation planned (each at 5 %/looks: Bonferroni)."""
     ids = sorted(set(base_samples) & set(variant_samples))
     x = [base_samples[i] for i in ids]
     y = [variant_samples[i] for i in ids]
+    alpha = ALPHA / looks
     if binary:
         p, test = mcnemar_p([v >= 0.5 for v in x], [v >= 0.5 for v in y]), "mcnemar"
-        floor = binary_recovery_lo(x, y)
+        floor = binary_recovery_lo(x, y, alpha)
     else:
         draws = resamples(len(ids)) if ids else None
         p, test = paired_bootstrap_p(x, y, draws=draws), "paired-bootstrap"
-        floor = bootstrap_recovery_lo(x, y, higher_is_better, log_scale, draws=draws)
+        floor = bootstrap_recovery_lo(x, y, higher_is_better, log_scale, draws=draws,
+                                      alpha=alpha)
     mean_diff = (sum(y) - sum(x)) / len(ids) if ids else 0.0
     improved = mean_diff > 0 if higher_is_better else mean_diff < 0
-    if p < ALPHA and mean_diff != 0:
+    if p < alpha and mean_diff != 0:
         verdict = "better" if improved else "worse"
     else:
         verdict = "equivalent" if floor is not None and floor >= 1 - max_drop else "inconclusive"
@@ -109,35 +115,38 @@ def paired_test(metric: str, base_value: float | None, variant_value: float | No
                       len(ids), floor)
 
 
-def binary_recovery_lo(base: Sequence[float], variant: Sequence[float]) -> float | None:
-    """One-sided 95 % lower bound of accuracy(variant) / accuracy(baseline) over paired 0/1
-    outcomes: the drop's upper bound is the lost share's Clopper–Pearson upper bound minus the
-    won share's lower bound, each at 2.5 %."""
+def binary_recovery_lo(base: Sequence[float], variant: Sequence[float], alpha: float = ALPHA
+                       ) -> float | None:
+    """One-sided 1 − ``alpha`` lower bound of accuracy(variant) / accuracy(baseline) over
+    paired 0/1 outcomes: the drop's upper bound is the lost share's Clopper–Pearson upper bound
+    minus the won share's lower bound, each at ``alpha``/2."""
+    import numpy as np
     from scipy.stats import beta
 
-    n = len(base)
-    acc = sum(v >= 0.5 for v in base) / n if n else 0.0
+    x, y = np.asarray(base, dtype=float) >= 0.5, np.asarray(variant, dtype=float) >= 0.5
+    n = len(x)
+    acc = float(x.mean()) if n else 0.0
     if acc == 0:
         return None
-    lost = sum(1 for a, b in zip(base, variant, strict=True) if a >= 0.5 > b)
-    won = sum(1 for a, b in zip(base, variant, strict=True) if b >= 0.5 > a)
-    lost_hi = 1.0 if lost == n else float(beta.ppf(0.975, lost + 1, n - lost))
-    won_lo = 0.0 if won == 0 else float(beta.ppf(0.025, won, n - won + 1))
+    lost, won = int((x & ~y).sum()), int((y & ~x).sum())
+    lost_hi = 1.0 if lost == n else float(beta.ppf(1 - alpha / 2, lost + 1, n - lost))
+    won_lo = 0.0 if won == 0 else float(beta.ppf(alpha / 2, won, n - won + 1))
     return (acc - (lost_hi - won_lo)) / acc
 
 
 def bootstrap_recovery_lo(base: Sequence[float], variant: Sequence[float],
-                          higher_is_better: bool, log_scale: bool = False, draws: Any = None
-                          ) -> float | None:
-    """One-sided 95 % lower bound of the recovery from a bootstrap of the mean paired
-    difference (its 5th percentile in the harmful direction; ``draws``: :func:`resamples`)."""
+                          higher_is_better: bool, log_scale: bool = False, draws: Any = None,
+                          alpha: float = ALPHA) -> float | None:
+    """One-sided 1 − ``alpha`` lower bound of the recovery from a bootstrap of the mean paired
+    difference (its ``alpha`` quantile in the harmful direction; ``draws``:
+    :func:`resamples`)."""
     if not base:
         return None
     import numpy as np
 
     d = np.asarray(variant, dtype=float) - np.asarray(base, dtype=float)
     means = d[resamples(len(d)) if draws is None else draws].mean(axis=1)
-    harm = float(np.percentile(means, 5 if higher_is_better else 95))
+    harm = float(np.percentile(means, 100 * alpha if higher_is_better else 100 * (1 - alpha)))
     if log_scale:  # per-unit NLL: perplexity ratio base / variant = exp(-difference)
         return math.exp(-harm)
     mean = float(np.mean(base))
@@ -174,3 +183,14 @@ def family_verdict(comparisons: Sequence[Comparison], alpha: float = ALPHA) -> s
     if "better" in kept:
         return "better"
     return "equivalent" if all(c.verdict == "equivalent" for c in comparisons) else "inconclusive"
+
+
+def chunk_schedule(first: int, total: int) -> list[int]:
+    """The documents evaluated by each look of a chunked evaluation: ``first``, doubling, then
+    ``total`` (250, 500, 1,000, …, 10,000): few looks (each one's test costs 5 %/looks), and
+    no look wastes more than the documents already spent."""
+    out, n = [], max(1, first)
+    while n < total:
+        out.append(n)
+        n *= 2
+    return [*out, total]

@@ -51,6 +51,9 @@ class Observer(Protocol):
 
     def placement(self, rows: list[tuple[str, str, int]], left_out: list[str]) -> None: ...
 
+    def rounds(self, heading: str, lines: list[str]) -> None:
+        """Measuring until decided: where each level stands, and what happens next."""
+
 
 def run_here(recorders: list[VariantRecorder], run_dir: Path, obs: Observer) -> dict[str, str]:
     """The variants one after another in this process; each one's status."""
@@ -73,6 +76,9 @@ class Headless:
         pass
 
     def placement(self, rows: list[tuple[str, str, int]], left_out: list[str]) -> None:
+        pass
+
+    def rounds(self, heading: str, lines: list[str]) -> None:
         pass
 
 
@@ -101,6 +107,8 @@ class VariantRecorder:
         self._row: StoredVariant | None = None
         self._before: list[dict[str, Any]] = []
         self._node: dict[str, Any] | None = None
+        # a later round's levels and the trials each is to have (None: the recipe's first)
+        self.want: dict[tuple[str, int], int] | None = None
 
     @property
     def name(self) -> str:
@@ -144,7 +152,7 @@ class VariantRecorder:
     def todo(self) -> Todo | None:
         """What is missing (None: the variant is measured in full already)."""
         row = load_run(self.store, self.run_id).variant(self.v.name)
-        if row and row.ok:
+        if row and row.ok and self.want is None:
             self.obs.variant_done(self.v.name, "ok", "already measured")
             return None
         self._row = row
@@ -153,7 +161,7 @@ class VariantRecorder:
                 if r["status"] == "ok"}
         levels = [] if self.opts.skip_loadtest else self._levels_to_measure(done)
         need_eval = bool(self.recipe.eval.tasks) and not self.opts.skip_eval and not (
-            row and row.eval)
+            row and row.eval) and self.want is None
         if not levels and not need_eval and row and row.status == "failed":
             # Everything is recorded, yet it failed after: measure it again in full rather
             # than turn it ok without a new measurement.
@@ -243,11 +251,16 @@ class VariantRecorder:
 
     def _levels_to_measure(self, done: set[tuple[str, int, int]]
                            ) -> list[tuple[str, list[LevelPlan]]]:
+        """Each workload's missing trials: of the recipe's first round, or of a later round's
+        levels (``want``), interleaved by trial."""
         out = []
         for w in self.recipe.workloads:
             skip = {(u, None, t) for name, u, t in done if name == w.name}
-            plans = level_plans(w.concurrency, w.per_trial, w.warmup, trials=range(w.trials),
-                                skip=skip)
+            wanted = {u: w.trials for u in w.concurrency} if self.want is None else {
+                u: n for (name, u), n in self.want.items() if name == w.name}
+            plans = sorted((p for u, n in wanted.items() for p in level_plans(
+                [u], w.per_trial, w.warmup, trials=range(n), skip=skip)),
+                key=lambda p: (p.trial, p.concurrency))
             if plans:
                 out.append((w.name, plans))
         return out

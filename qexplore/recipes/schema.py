@@ -197,6 +197,22 @@ class Slo(Strict):
     )
 
 
+class Precision(Strict):
+    """How long a sweep measures: until each speed comparison with the baseline is decided,
+    within these bounds. Speed's margin is ``slo.speed_margin_pct``, accuracy's budget
+    ``slo.max_accuracy_drop_pct``."""
+
+    max_rounds: PositiveInt = Field(
+        3, description="Rounds of trials a level may take (each round: workloads[].trials more "
+        "trials of the levels still undecided, on freshly started servers, the baseline's and "
+        "the undecided variants'); at most max_rounds × trials trials per level. 1: a fixed "
+        "budget. Every round is one look at the data: each look's test is at 5 %/max_rounds "
+        "(Bonferroni), so more rounds also make each look stricter.")
+    time_budget_min: PositiveFloat | None = Field(
+        None, description="No new round starts once the sweep has run this long, or would by "
+        "the end of the round (as long as the last one took).")
+
+
 class Hardware(Strict):
     """The target's figures, declared: each one given overrides qexplore's table (GPUs) or its
     own measurement (the CPU) in the capacity plan and every "% of bound"."""
@@ -254,6 +270,8 @@ class Recipe(Strict):
     workloads: list[Workload] = Field([Workload(name="short")], description="Load-test workloads.")
     eval: Eval = Eval()
     slo: Slo = Slo()
+    precision: Precision = Field(Precision(), description="How long to measure: until decided, "
+                                 "within these bounds.")
     output: Output = Output()
     executor: Executor = Executor()
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)

@@ -15,6 +15,7 @@ from qexplore.report import charts as charts_
 from qexplore.report.charts import Bound, Series
 from qexplore.results.formats import cell
 from qexplore.results.pareto import SPEED_FIGURES, Recommendation, VariantRow
+from qexplore.results.rounds import level_states
 from qexplore.results.run import StoredLevel, StoredRun, level_bound
 from qexplore.results.table import (
     comparisons_json,
@@ -73,7 +74,8 @@ HEADLINE = ["variant", "scheme", "status", "weights_gb", "recovery_pct", "accura
             "capacity_users", "pareto"]
 WIDE = ["variant", "scheme", "status", "weights_gb", "recovery_pct", "accuracy_verdict",
         "speed_verdict", "speed_ratio", "at_users", "user_tps_p1", "output_tps", "pct_of_bound",
-        "ttft_ms_p99", "capacity_users", "stalls", "pareto"]  # --wide, with intervals
+        "ttft_ms_p99", "capacity_users", "stalls", "trials_used", "docs_used",
+        "pareto"]  # --wide, with intervals
 HEADINGS = {"weights_gb": "weights GB", "recovery_pct": "recovery %",
             "accuracy_verdict": "accuracy", "speed_verdict": "speed", "at_users": "users",
             "user_tps_p1": "slowest-1% tok/s", "output_tps": "output tok/s",
@@ -128,10 +130,22 @@ def results_json(run: StoredRun, rows: list[VariantRow], rec: Recommendation) ->
         "levels": [_level_json(run, lv) for lv in run.levels],
         "comparisons": comparisons_json(run),
         "speed": level_verdicts(run),
+        "rounds": rounds_json(run),
         "pareto": [r.record() for r in rows],
         "recommendation": {"variant": rec.winner, "summary": rec.summary, "reasons": rec.reasons,
                            "suggestions": rec.suggestions, "warnings": rec.warnings},
     }
+
+
+def rounds_json(run: StoredRun) -> dict[str, Any]:
+    """What measuring until decided spent and reached: the planned rounds, and per variant and
+    level its verdict, where it stands, its trials and the baseline's, its rounds."""
+    return {"max_rounds": run.recipe.precision.max_rounds,
+            "time_budget_min": run.recipe.precision.time_budget_min,
+            "levels": [{"workload": s.workload, "users": s.users, "variant": s.variant,
+                        "verdict": s.comparison.verdict, "state": s.state, "trials": s.trials,
+                        "baseline_trials": s.base_trials, "rounds": s.rounds}
+                       for s in level_states(run)]}
 
 
 def _level_json(run: StoredRun, lv: StoredLevel) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from qexplore.evaluate.run import paired_comparisons
 from qexplore.loadtest.metrics import LevelSummary
 from qexplore.results.formats import figure_of
 from qexplore.results.run import StoredRun, StoredVariant, load_run
-from qexplore.results.speed import compare_speed
+from qexplore.results.speed import SpeedRule, compare_speed
 from qexplore.results.store import Store
 
 LAST_GOOD = "LAST_GOOD"  # as the reference: the last run of the recipe whose gate passed
@@ -29,7 +29,6 @@ class Thresholds:
     max_throughput_drop_pct: float = 10.0
     max_latency_rise_pct: float = 25.0
     allow_missing: bool = False  # levels or evaluations absent from the second run pass
-    session_spread: float = 0.0  # the new run's recipe sets it (slo.session_spread_pct)
     max_accuracy_drop: float = 0.0  # within it "equivalent"; the new run's recipe sets it
 
 
@@ -56,7 +55,7 @@ def _pct(a: float | None, b: float | None) -> float | None:
 
 def compare_runs(a: StoredRun, b: StoredRun, th: Thresholds = Thresholds()) -> list[Delta]:
     """Per variant in both runs: accuracy deltas with the paired verdict, speed deltas per level."""
-    th = replace(th, session_spread=b.session_spread, max_accuracy_drop=b.max_accuracy_drop)
+    th = replace(th, max_accuracy_drop=b.max_accuracy_drop)
     out: list[Delta] = []
     va = {v.name: v for v in a.variants if v.ok}
     vb = {v.name: v for v in b.variants if v.ok}
@@ -95,16 +94,25 @@ def _levels(run: StoredRun, variant: str) -> dict[tuple[str, int, float | None],
 
 def _speed(name: str, a: StoredRun, b: StoredRun, th: Thresholds) -> list[Delta]:
     la, lb = _levels(a, name), _levels(b, name)
-    return [d for k in la for d in (_level_deltas(name, k, la[k], lb[k], th) if k in lb
+    return [d for k in la for d in (_level_deltas(name, k, la[k], lb[k], th, _rule(a, b, k[0]))
+                                    if k in lb
                                     else [_missing(name, f"{k[0]}@{k[1]} users: level", th)])]
 
 
+def _rule(a: StoredRun, b: StoredRun, workload: str) -> SpeedRule:
+    """Two runs' levels judged as the new run judges its own (its session spread, its trials
+    per round), with the looks of whichever run looked more often (each stopped on its own
+    data)."""
+    rule = b.speed_rule(workload)
+    return replace(rule, looks=max(rule.looks, a.recipe.precision.max_rounds))
+
+
 def _level_deltas(name: str, k: tuple[str, int, float | None], sa: LevelSummary,
-                  sb: LevelSummary, th: Thresholds) -> list[Delta]:
+                  sb: LevelSummary, th: Thresholds, rule: SpeedRule) -> list[Delta]:
     where = f"{k[0]}@{k[1]} users" + (f" at {k[2]:g} req/s" if k[2] else "")
     drop = th.max_throughput_drop_pct / 100
     rise = 1 - 1 / (1 + th.max_latency_rise_pct / 100)  # a 25 % rise is a 0.8 speed ratio
-    out = [_figure_delta(name, where, column, figure, sa, sb, margin, limit, th.session_spread)
+    out = [_figure_delta(name, where, column, figure, sa, sb, limit, replace(rule, margin=margin))
            for column, figure, margin, limit in (
                ("output_tps", "output_tps", drop, f"drop limit {th.max_throughput_drop_pct:g}%"),
                ("user_tps_p1", "user_tps.p1", drop, f"drop limit {th.max_throughput_drop_pct:g}%"),
@@ -117,15 +125,15 @@ def _level_deltas(name: str, k: tuple[str, int, float | None], sa: LevelSummary,
 
 
 def _figure_delta(name: str, where: str, column: str, figure: str, sa: LevelSummary,
-                  sb: LevelSummary, margin: float, limit: str, spread: float) -> Delta:
+                  sb: LevelSummary, limit: str, rule: SpeedRule) -> Delta:
     """A regression is a slowdown both significant and beyond the limit; when the interval
     cannot rule out a slowdown beyond the limit, the figure is inconclusive. Levels stored
     without intervals are judged on their point values."""
     x, y = sa.value(figure), sb.value(figure)
-    c = compare_speed(sa, sb, figure, margin, spread)
+    c = compare_speed(sa, sb, figure, rule)
     bad = c.verdict == "slower"
     unsure = not bad and c.ratio is not None and c.ratio < 1 and c.lo is not None \
-        and c.lo < 1 - margin  # slower, and the noise reaches past the limit
+        and c.lo < 1 - rule.margin  # slower, and the noise reaches past the limit
     return Delta(name, f"{where}: {column}", x, y, _pct(x, y), bad, f"{limit}; {c.describe()}",
                  unsure)
 

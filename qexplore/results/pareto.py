@@ -14,7 +14,7 @@ from typing import Any
 
 from qexplore.loadtest.metrics import LevelSummary, capacity_at
 from qexplore.results.formats import ms, pct, sig3
-from qexplore.results.speed import SpeedComparison, compare_speed, more_trials
+from qexplore.results.speed import SpeedComparison, SpeedRule, compare_speed, more_rounds
 
 OBJECTIVES = {"recovery_pct": 1, "user_tps_p1": 1, "output_tps": 1, "weights_gb": -1}
 
@@ -26,7 +26,8 @@ COLUMNS = ["variant", "scheme", "status", "weights_gb", "weights_source", "bits_
            "speed_ratio_hi", "at_users",
            *(f"{c}{s}" for c in SPEED_FIGURES for s in ("", "_lo", "_hi")),
            "bound_tps", "bound_kind", "pct_of_bound", "capacity_users", "capacity_borderline",
-           "kv_cache_tokens", "kv_cache_tokens_est", "stalls", "pareto"]
+           "kv_cache_tokens", "kv_cache_tokens_est", "stalls", "trials_used", "docs_used",
+           "pareto"]
 
 
 @dataclass
@@ -48,6 +49,8 @@ class VariantRow:
     level: LevelSummary | None = field(default=None, repr=False)  # the level judged
     failed_requests: int = 0
     stalls: int = 0  # token gaps over 1 s at the level judged: an unstable machine
+    trials_used: int | None = None  # trials of the level judged, every round's
+    docs_used: int | None = None  # documents evaluated, summed over the tasks
     capacity_users: int | None = None
     capacity_borderline: bool = False  # the SLO holds at capacity_users by the point value only
     kv_cache_tokens: int | None = None  # as vLLM reported it
@@ -108,8 +111,7 @@ class Constraints:
     min_user_tps: float
     max_accuracy_drop_pct: float
     max_ttft_ms: float | None = None
-    speed_margin: float = 0.1  # intervals inside ± this fraction are "equivalent"
-    session_spread: float = 0.0  # how far apart two server sessions' speeds stray (fraction)
+    speed: SpeedRule = field(default_factory=SpeedRule)  # how speed is judged: margin, session spread, looks
     speed_only: bool = False  # random weights: ranked on speed and memory, accuracy unknown
 
 
@@ -191,7 +193,7 @@ def _speed(a: VariantRow, b: VariantRow, c: Constraints) -> SpeedComparison | No
     """``b`` against ``a`` on slowest-1 % user tok/s; None where a row has no measured level."""
     if a.level is None or b.level is None:
         return None
-    return compare_speed(a.level, b.level, "user_tps.p1", c.speed_margin, c.session_spread)
+    return compare_speed(a.level, b.level, "user_tps.p1", c.speed)
 
 
 def _same_speed(a: VariantRow, b: VariantRow, c: Constraints) -> bool:
@@ -209,13 +211,23 @@ def _undecided(best: VariantRow, row: VariantRow, c: Constraints) -> str | None:
     if cmp is None or cmp.verdict != "inconclusive":
         return None
     assert best.level is not None and row.level is not None
-    more = more_trials(cmp, min(best.level.trials, row.level.trials), c.speed_margin,
-                       c.session_spread)
-    decide = (f"about {more} more trial{'s' * (more != 1)} {at(row, c)} would decide it"
-              if more else "more trials cannot decide it here: the spread between server "
-              "sessions alone is wider than the margin leaves")
+    rule = c.speed
+    more = more_rounds(cmp, rule, min(best.level.trials, row.level.trials),
+                       (rule.sessions(best.level), rule.sessions(row.level)))
+    decide = (f"about {rounds_text(more, rule)} {at(row, c)} would decide it" if more else
+              "more trials cannot decide it here: the ratio sits on the margin's edge, or the "
+              "spread between server sessions is too wide for it")
     return (f"cannot tell yet whether it is slower than {best.variant} {at(row, c)} "
             f"(slowest-1% user tok/s {cmp.ratio_text()}); {decide}")
+
+
+def rounds_text(rounds: int, rule: SpeedRule) -> str:
+    """"2 more rounds (6 trials on fresh servers)", or, where a level is one session, "6 more
+    trials"."""
+    if not rule.per_session:
+        return f"{rounds} more trial{'s' * (rounds != 1)}"
+    return (f"{rounds} more round{'s' * (rounds != 1)} ({rounds * rule.per_session} trials on "
+            "freshly started servers)")
 
 
 def _next_criteria(r: VariantRow) -> tuple[float, float]:

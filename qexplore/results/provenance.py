@@ -11,15 +11,17 @@ from typing import Any
 from qexplore import __version__
 from qexplore.environment import core_versions, hardware, serve_versions
 from qexplore.quantize.cache import model_digest
-from qexplore.recipes.schema import Recipe
+from qexplore.recipes.schema import Precision, Recipe
 
 
 def recipe_hash(recipe: Recipe) -> str:
     """Stable hash of the fully resolved recipe (defaults included), the run's identity. Where
-    it runs (``executor``) is left out, and so are the parallel sizes at 1 and a model's real
-    weights, so that recipes hash as they did before those fields existed (their stored runs
-    resume)."""
+    it runs (``executor``) is left out, and so are the parallel sizes at 1, a model's real
+    weights and a fixed budget (one round), so that recipes hash as they did before those
+    fields existed (their stored runs resume)."""
     exclude: dict[str, Any] = {"executor": True}
+    if recipe.precision == Precision(max_rounds=1):
+        exclude["precision"] = True
     s = recipe.serve
     if s.tensor_parallel_size == s.pipeline_parallel_size == 1:
         exclude["serve"] = {"tensor_parallel_size", "pipeline_parallel_size"}

@@ -22,7 +22,8 @@ from qexplore.evaluate.run import EvalResult, paired_comparisons
 from qexplore.evaluate.stats import Comparison
 from qexplore.loadtest.metrics import LevelSummary
 from qexplore.quantize.build import BuildRecord
-from qexplore.recipes.schema import Recipe
+from qexplore.recipes.schema import Recipe, Workload
+from qexplore.results.speed import SpeedRule
 from qexplore.results.store import Store
 from qexplore.serve.facts import ServerFacts
 
@@ -182,19 +183,22 @@ class StoredRun(BaseModel):
                 "answers are noise), and the recommendation ranks on speed and memory.")
 
     @property
-    def speed_margin(self) -> float:
-        """The recipe's practical margin for speed verdicts, as a fraction."""
-        return self.recipe.slo.speed_margin_pct / 100
-
-    @property
     def max_accuracy_drop(self) -> float:
         """The recipe's accuracy budget, as a fraction (within it a variant is equivalent)."""
         return self.recipe.slo.max_accuracy_drop_pct / 100
 
-    @property
-    def session_spread(self) -> float:
-        """The recipe's spread between server sessions, as a fraction."""
-        return self.recipe.slo.session_spread_pct / 100
+    def speed_rule(self, workload: str | None = None) -> SpeedRule:
+        """How the run judges speed in ``workload`` (default: the primary one): the recipe's
+        margin and session spread, its sweep's planned looks, and the trials of one round."""
+        w = self.workload(workload)
+        slo = self.recipe.slo
+        return SpeedRule(slo.speed_margin_pct / 100, slo.session_spread_pct / 100,
+                         self.recipe.precision.max_rounds, w.trials)
+
+    def workload(self, name: str | None = None) -> Workload:
+        """A workload of the recipe (default: the primary one)."""
+        return next(w for w in self.recipe.workloads if w.name == (name or
+                                                                    self.primary_workload()))
 
     def target_users(self) -> int:
         return self.recipe.slo.target_users or max(self.recipe.workloads[0].concurrency)
@@ -236,6 +240,7 @@ def load_run(store: Store, run_id: str) -> StoredRun:
     row = store.run(run_id)
     for w in row["recipe"].get("workloads", []):
         w.setdefault("trials", 1)  # stored before trials existed: each level was one trial
+    row["recipe"].setdefault("precision", {"max_rounds": 1})  # before rounds: a fixed budget
     try:
         return StoredRun.model_validate({**row, "variants": store.variants(run_id),
                                          "levels": store.levels(run_id)},

@@ -2,19 +2,24 @@
 practical margin?
 
 The test: the ratio of the two figures (oriented so that > 1 means faster: tok/s as
-``other / reference``, latencies as ``reference / other``) with a 95 % interval from a normal
+``other / reference``, latencies as ``reference / other``) with an interval from a normal
 approximation on the log scale, each side's standard error read off its own 95 % interval
 (``summary.ci``: trials and requests resampled, see ``loadtest/intervals.py``), plus the spread
 between server sessions (``slo.session_spread_pct``, measured by ``bench/aa_calibration.py``):
 the two sides always ran on different server sessions, which trials within one session cannot
-see. The verdict is one of four:
+see. A side measured over S sessions (rounds of ``precision.max_rounds``, each on a freshly
+started server) carries 1/S of that spread. The verdict is one of four:
 
 - ``faster`` when the interval lies above 1 **and** the ratio exceeds 1 + margin (``slower``
   mirrored): a difference that is both real and large enough to matter;
 - ``equivalent`` when the whole interval lies inside [1 − margin, 1 + margin]: whatever the
-  truth is, it is within the margin (two one-sided tests, each at 2.5 %);
-- ``inconclusive`` otherwise: the data cannot tell yet, and :func:`trials_to_decide` says about
-  how many more trials would.
+  truth is, it is within the margin (two one-sided tests);
+- ``inconclusive`` otherwise: the data cannot tell yet, and :func:`more_rounds` says about
+  how many more rounds would.
+
+A sweep that measures until decided looks at the data after each round: each look's test is at
+5 %/K for K planned looks (Bonferroni over the looks), so the chance of any false decision over
+all of them stays at most 5 % (:attr:`SpeedRule.z`). A fixed budget is one look: 95 %.
 
 A side without an interval (a single trial) is taken to be as noisy as the other side; with
 neither, the session spread alone makes the interval, and with no spread either, the margin
@@ -25,12 +30,41 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 from qexplore.loadtest.metrics import LevelSummary
 from qexplore.results.formats import sig3
 
 Z = 1.959964  # two-sided 95 %
+ALPHA = 0.05
+MAX_ROUNDS_ESTIMATED = 100  # beyond this many more rounds, "cannot decide it here"
 LOWER_IS_BETTER = ("ttft_ms.", "tpot_ms.", "itl_ms.", "e2e_ms.")
+
+
+@dataclass(frozen=True)
+class SpeedRule:
+    """How a run judges speed: the practical ``margin`` and the ``session_spread`` (fractions),
+    the ``looks`` its sweep planned at the data (rounds: Bonferroni over them), and the trials
+    one server session measures of a level (``per_session``; 0: a level is one session, however
+    many trials)."""
+
+    margin: float = 0.1
+    session_spread: float = 0.0
+    looks: int = 1
+    per_session: int = 0
+
+    @property
+    def z(self) -> float:
+        """The normal quantile of each look's two-sided test: 1.96 for one look."""
+        return Z if self.looks == 1 else NormalDist().inv_cdf(1 - ALPHA / 2 / self.looks)
+
+    def sessions(self, s: LevelSummary) -> int:
+        """The server sessions a level's trials came from (a round's trials share one)."""
+        return max(1, -(-s.trials // self.per_session)) if self.per_session else 1
+
+    def session_var(self, sessions_a: int, sessions_b: int) -> float:
+        """The session spread's share of the log ratio's variance."""
+        return math.log1p(self.session_spread) ** 2 * (1 / sessions_a + 1 / sessions_b)
 
 
 @dataclass(frozen=True)
@@ -66,12 +100,11 @@ def log_se(value: float, ci: tuple[float, float] | None) -> float | None:
     return max(0.0, math.log(hi) - math.log(value)) / Z
 
 
-def compare_speed(reference: LevelSummary, other: LevelSummary, figure: str, margin: float,
-                  session_spread: float = 0.0) -> SpeedComparison:
+def compare_speed(reference: LevelSummary, other: LevelSummary, figure: str,
+                  rule: SpeedRule = SpeedRule()) -> SpeedComparison:
     """``other`` against ``reference`` on one figure, the two measured on different server
-    sessions. ``margin`` and ``session_spread`` are fractions (0.1 = 10 %); the spread is the
-    standard deviation of one session's log speed about the machine's, which each side adds to
-    the variance of the log ratio on top of its own interval."""
+    sessions, judged by ``rule``: each side's own interval, plus the spread between sessions
+    each side adds to the variance of the log ratio (less as it spans more sessions)."""
     a, b = reference.value(figure), other.value(figure)
     if a is None or b is None or a <= 0 or b <= 0:
         return SpeedComparison(figure, None, None, None, "unknown")
@@ -79,11 +112,14 @@ def compare_speed(reference: LevelSummary, other: LevelSummary, figure: str, mar
     ratio = a / b if lower_better else b / a
     se_a, se_b = log_se(a, reference.interval(figure)), log_se(b, other.interval(figure))
     se_a, se_b = se_a if se_a is not None else se_b, se_b if se_b is not None else se_a
-    if se_a is None and not session_spread:
-        return SpeedComparison(figure, ratio, None, None, _verdict(ratio, ratio, ratio, margin))
-    half = Z * math.hypot(se_a or 0.0, se_b or 0.0, math.sqrt(2) * math.log1p(session_spread))
+    m = rule.margin
+    if se_a is None and not rule.session_spread:
+        return SpeedComparison(figure, ratio, None, None, _verdict(ratio, ratio, ratio, m))
+    var = (se_a or 0.0) ** 2 + (se_b or 0.0) ** 2 + rule.session_var(rule.sessions(reference),
+                                                                      rule.sessions(other))
+    half = rule.z * math.sqrt(var)
     lo, hi = ratio * math.exp(-half), ratio * math.exp(half)
-    return SpeedComparison(figure, ratio, lo, hi, _verdict(ratio, lo, hi, margin))
+    return SpeedComparison(figure, ratio, lo, hi, _verdict(ratio, lo, hi, m))
 
 
 def _verdict(ratio: float, lo: float, hi: float, margin: float) -> str:
@@ -96,33 +132,40 @@ def _verdict(ratio: float, lo: float, hi: float, margin: float) -> str:
     return "inconclusive"
 
 
-def trials_to_decide(reference: LevelSummary, other: LevelSummary, figure: str, margin: float,
-                     session_spread: float = 0.0) -> int | None:
-    """About how many more trials per side would decide the comparison of ``other`` with
-    ``reference`` on ``figure``: see :func:`more_trials`."""
-    c = compare_speed(reference, other, figure, margin, session_spread)
-    return more_trials(c, min(reference.trials, other.trials), margin, session_spread)
+def rounds_to_decide(reference: LevelSummary, other: LevelSummary, figure: str,
+                     rule: SpeedRule) -> int | None:
+    """About how many more rounds per side would decide the comparison of ``other`` with
+    ``reference`` on ``figure``: see :func:`more_rounds`."""
+    c = compare_speed(reference, other, figure, rule)
+    return more_rounds(c, rule, min(reference.trials, other.trials),
+                       (rule.sessions(reference), rule.sessions(other)))
 
 
-def more_trials(c: SpeedComparison, trials: int, margin: float, session_spread: float = 0.0
-                ) -> int | None:
-    """About how many more trials per side would decide an ``inconclusive`` comparison that
-    rests on ``trials`` trials a side, were the ratio to stay where it is: the trials' share of
-    the log ratio's variance shrinks as 1/n, the spread between server sessions does not. 0 when
-    it is decided; None when no number of trials can decide it (the session spread alone is
-    wider than the room the ratio leaves, or the ratio sits on the margin's edge)."""
+def more_rounds(c: SpeedComparison, rule: SpeedRule, trials: int,
+                sessions: tuple[int, int] = (1, 1)) -> int | None:
+    """About how many more rounds per side (each ``rule.per_session`` trials on a fresh server
+    session; one trial in the same session when ``per_session`` is 0) would decide an
+    ``inconclusive`` comparison that rests on ``trials`` trials a side and ``sessions``
+    sessions, were the ratio to stay where it is: the trials' share of the log ratio's variance
+    shrinks as 1/trials, the sessions' share as 1/sessions (not at all within one session). 0
+    when it is decided; None when no number can (the session spread alone is wider than the
+    room the ratio leaves, or the ratio sits on the margin's edge), or more than
+    :data:`MAX_ROUNDS_ESTIMATED` would be needed."""
     if c.verdict != "inconclusive":
         return 0
     assert c.ratio is not None and c.lo is not None and c.hi is not None
-    log_r = math.log(c.ratio)
-    inside = math.log1p(-margin) < log_r < math.log1p(margin)
+    log_r, m = math.log(c.ratio), rule.margin
+    inside = math.log1p(-m) < log_r < math.log1p(m)
     # the half-width that would decide it: inside the margin, the room to its nearer edge;
     # beyond it, the distance from 1 (the interval must exclude 1)
-    room = min(math.log1p(margin) - log_r, log_r - math.log1p(-margin)) if inside else abs(log_r)
-    spread = 2 * math.log1p(session_spread) ** 2
-    trial_var = max(0.0, (math.log(c.hi / c.lo) / (2 * Z)) ** 2 - spread)
-    n = max(1, trials)
-    budget = (room / Z) ** 2 - spread
-    if room <= 0 or budget <= 0 or trial_var == 0:
+    room = min(math.log1p(m) - log_r, log_r - math.log1p(-m)) if inside else abs(log_r)
+    trial_var = max(0.0, (math.log(c.hi / c.lo) / (2 * rule.z)) ** 2 - rule.session_var(*sessions))
+    n, per, (s_a, s_b) = max(1, trials), rule.per_session or 1, sessions
+    need = (room / rule.z) ** 2
+    if room <= 0:
         return None
-    return max(1, math.ceil(n * trial_var / budget) - n)
+    for k in range(1, MAX_ROUNDS_ESTIMATED + 1):
+        grow = k if rule.per_session else 0
+        if trial_var * n / (n + k * per) + rule.session_var(s_a + grow, s_b + grow) <= need:
+            return k
+    return None

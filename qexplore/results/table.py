@@ -24,7 +24,7 @@ from qexplore.results.run import StoredRun, StoredVariant, level_bound
 from qexplore.results.speed import compare_speed
 
 INTEGER_COLUMNS = ("at_users", "capacity_users", "kv_cache_tokens", "kv_cache_tokens_est",
-                   "stalls")
+                   "stalls", "trials_used", "docs_used")
 
 
 def variant_rows(run: StoredRun, users: int | None = None) -> list[VariantRow]:
@@ -80,8 +80,8 @@ def _bits(v: StoredVariant) -> float | None:
 
 
 def _add_level(row: VariantRow, lv: LevelSummary) -> None:
-    row.level, row.at_users, row.failed_requests, row.stalls = (
-        lv, lv.concurrency, lv.failed, lv.stalls)
+    row.level, row.at_users, row.failed_requests, row.stalls, row.trials_used = (
+        lv, lv.concurrency, lv.failed, lv.stalls, lv.trials)
     row.user_tps_p1, row.output_tps, row.ttft_ms_p99 = lv.user_tps.p1, lv.output_tps, lv.ttft_ms.p99
     row.intervals = {c: ci for c, fig in SPEED_FIGURES.items() if (ci := lv.interval(fig))}
 
@@ -104,8 +104,7 @@ def _add_speed_verdict(run: StoredRun, v: StoredVariant, row: VariantRow) -> Non
         return
     base = _reference_level(run, run.primary_workload(), row.at_users)
     if base is not None:
-        row.speed = compare_speed(base, row.level, "user_tps.p1", run.speed_margin,
-                                  run.session_spread)
+        row.speed = compare_speed(base, row.level, "user_tps.p1", run.speed_rule())
         row.speed_verdict = row.speed.verdict
 
 
@@ -115,6 +114,8 @@ def _add_accuracy(run: StoredRun, v: StoredVariant, row: VariantRow) -> None:
         return
     if not (v.eval and v.eval.tasks):
         return
+    counts = [v.eval.primary(t)[1].n for t in v.eval.tasks]
+    row.docs_used = None if None in counts else sum(c or 0 for c in counts)
     if run.baseline is v:
         row.recovery_by_task = {t: 100.0 for t in v.eval.tasks}
         row.recovery_pct, row.accuracy_verdict = 100.0, "baseline"
@@ -139,7 +140,7 @@ def recommendation(run: StoredRun, users: int | None = None, min_user_tps: float
     users = users or run.target_users()
     c = Constraints(users, slo.min_user_tps if min_user_tps is None else min_user_tps,
                     slo.max_accuracy_drop_pct if max_drop is None else max_drop, slo.max_ttft_ms,
-                    run.speed_margin, run.session_spread, run.speed_only)
+                    run.speed_rule(), run.speed_only)
     return recommend(variant_rows(run, users) if rows is None else rows, c)
 
 
@@ -158,7 +159,7 @@ def level_verdicts(run: StoredRun) -> dict[str, dict[str, dict[str, dict[str, An
         if ref is None or lv.variant == ref.name or not lv.measured or b is None:
             continue
         out.setdefault(lv.variant, {})[f"{lv.workload}@{lv.summary.concurrency}"] = {
-            fig: asdict(compare_speed(b, lv.summary, fig, run.speed_margin, run.session_spread))
+            fig: asdict(compare_speed(b, lv.summary, fig, run.speed_rule(lv.workload)))
             for fig in SPEED_FIGURES.values()}
     return out
 

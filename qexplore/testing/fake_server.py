@@ -8,7 +8,9 @@ variables (all optional):
 
     FAKE_STARTUP_S     seconds before /health answers            (0)
     FAKE_TTFT_S        seconds before the first token            (0)
-    FAKE_ITL_S         seconds between tokens                    (0)
+    FAKE_ITL_S         seconds between tokens                    (0); a server's own
+                       ``--fake-itl-s S`` flag overrides it (a variant's serve_args: variants
+                       of one sweep at different speeds)
 
 A stream keeps to its timetable: token i is sent at TTFT + i × ITL after the request came,
 however late the event loop woke for the one before (lateness does not add up), so an answer's
@@ -66,8 +68,9 @@ def knob(name: str, default: float = 0.0) -> float:
 
 
 class Fake:
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, itl_s: float | None = None) -> None:
         self.model = model
+        self.itl_s = knob("FAKE_ITL_S") if itl_s is None else itl_s
         self.counter = itertools.count(1)
         self.running = 0
         self.served = 0
@@ -119,7 +122,7 @@ class Fake:
         try:
             if body.get("stream"):
                 return await self.stream(request, body, n, tokens, chat)
-            await asyncio.sleep(knob("FAKE_TTFT_S") + knob("FAKE_ITL_S") * max(0, tokens - 1))
+            await asyncio.sleep(knob("FAKE_TTFT_S") + self.itl_s * max(0, tokens - 1))
             return web.json_response(self.whole(body, tokens, chat))
         finally:
             self.running -= 1
@@ -141,7 +144,7 @@ class Fake:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
         loop = asyncio.get_running_loop()
-        first, gap = loop.time() + knob("FAKE_TTFT_S"), knob("FAKE_ITL_S")
+        first, gap = loop.time() + knob("FAKE_TTFT_S"), self.itl_s
         drop_at = tokens // 2 if self.fault(n, "FAKE_DROP_EVERY") else None
         for i in range(tokens):
             if i == drop_at:
@@ -159,13 +162,15 @@ class Fake:
         return resp
 
 
-def parse_args(argv: list[str]) -> tuple[str, str, int, str]:
-    """(model, host, port, served name) from a ``vllm serve`` command line."""
+def parse_args(argv: list[str]) -> tuple[str, str, int, str, float | None]:
+    """(model, host, port, served name, --fake-itl-s) from a ``vllm serve`` command line."""
     assert argv[0] == "serve", "usage: fake_server serve MODEL --host H --port P ..."
     model, rest = argv[1], argv[2:]
     opts = {f: v for f, v in zip(rest, [*rest[1:], ""], strict=True) if f.startswith("--")}
     host, port = opts.get("--host") or "127.0.0.1", int(opts.get("--port") or 8000)
-    return model, host, port, opts.get("--served-model-name") or model
+    itl = opts.get("--fake-itl-s")
+    return (model, host, port, opts.get("--served-model-name") or model,
+            None if itl is None else float(itl))
 
 
 VERSION = "0.0.0-fake"
@@ -175,12 +180,12 @@ def main(argv: list[str]) -> None:
     if argv[:1] == ["--version"]:  # as `vllm --version` answers: noise, then the version
         print(f"INFO a line of start-up noise\n{VERSION}")
         return
-    model, host, port, name = parse_args(argv)
+    model, host, port, name, itl_s = parse_args(argv)
     code = os.environ.get("FAKE_EXIT_AT_START")
     if code:
         print(f"OSError: fake start-up failure for {model}", flush=True)
         sys.exit(int(code))
-    fake = Fake(name)
+    fake = Fake(name, itl_s)
     print(LOG_KV, flush=True)
     app = web.Application()
     app.router.add_get("/health", fake.health)

@@ -15,16 +15,18 @@ from qexplore.results.store import Store
 
 
 def recipe(name: str = "demo", users: tuple[int, ...] = (1, 4, 16), target_users: int = 16,
-           min_user_tps: float = 5, max_drop: float = 1, session_spread_pct: float = 0
-           ) -> dict[str, Any]:
-    """A valid recipe's stored form (one workload ``short`` at ``users``); by default on a
-    machine whose server sessions do not differ (the tests' own numbers are the only noise)."""
+           min_user_tps: float = 5, max_drop: float = 1, session_spread_pct: float = 0,
+           max_rounds: int = 1) -> dict[str, Any]:
+    """A valid recipe's stored form (one workload ``short`` at ``users``, 3 trials a round);
+    by default on a machine whose server sessions do not differ (the tests' own numbers are
+    the only noise), with a fixed budget (one look: 95 % intervals)."""
     return Recipe.model_validate({
         "name": name, "model": {"path": "@demo"},
         "variants": [{"name": "bf16", "scheme": "baseline"}],
         "workloads": [{"name": "short", "concurrency": list(users)}],
         "slo": {"min_user_tps": min_user_tps, "target_users": target_users,
                 "max_accuracy_drop_pct": max_drop, "session_spread_pct": session_spread_pct},
+        "precision": {"max_rounds": max_rounds},
     }).model_dump(mode="json")
 
 
@@ -35,16 +37,17 @@ def provenance() -> dict[str, Any]:
 
 
 def level(users: int, output_tps: float, p1: float, ttft_p99: float, failed: int = 0,
-          sent: int = 10, stalls: int = 0, spread: float | None = None) -> dict[str, Any]:
+          sent: int = 10, stalls: int = 0, spread: float | None = None, trials: int = 3
+          ) -> dict[str, Any]:
     """A closed-loop level's stored summary with the given headline numbers; ``spread`` (a
-    fraction) gives each an interval of ± that much, as three trials would."""
+    fraction) gives each an interval of ± that much, as ``trials`` trials would."""
     lat = Latency(p50=ttft_p99 / 2, p90=ttft_p99 * 0.9, p99=ttft_p99)
     return LevelSummary(
         concurrency=users, sent=sent, completed=sent - failed, failed=failed, duration_s=1.0,
         output_tps=output_tps, request_tps=float(sent), user_tps=UserTps(mean=p1, p50=p1, p1=p1),
         ttft_ms=lat, tpot_ms=lat, itl_ms=lat, e2e_ms=lat, error_rate=failed / sent,
         goodput=1 - failed / sent, stalls=stalls, stall_max_ms=1500.0 if stalls else 50.0,
-        trials=1 if spread is None else 3,
+        trials=1 if spread is None else trials,
         ci={} if spread is None else {f: (v * (1 - spread), v * (1 + spread)) for f, v in (
             ("output_tps", output_tps), ("user_tps.p1", p1), ("ttft_ms.p99", ttft_p99))},
     ).as_dict()

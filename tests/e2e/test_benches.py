@@ -30,6 +30,7 @@ workloads:
       trials: 2}}
 eval: {{tasks: []}}
 slo: {{min_user_tps: 1, target_users: 2}}
+precision: {{max_rounds: 1}}  # a fixed budget: rounds are tests/integration/test_rounds.py's
 """
 NUMBER = r"\d[\d,]*(\.\d+)?"
 

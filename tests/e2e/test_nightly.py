@@ -43,6 +43,7 @@ workloads:
       requests: 12, warmup: 4}}
 eval: {{include_path: "@demo", tasks: [demo_add_mc], limit: 10}}
 slo: {{min_user_tps: 5, target_users: 4, session_spread_pct: 40}}  # see the docstring
+precision: {{max_rounds: 1}}  # a fixed budget: rounds are tests/integration/test_rounds.py's
 output: {{dir: "{out}"}}
 """
 SLOWER = 0.3  # the planted regression: speed figures × this, every demo_add_mc answer wrong

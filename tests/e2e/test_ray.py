@@ -42,6 +42,7 @@ workloads:
       requests: 12, warmup: 4}}
 eval: {{include_path: "@demo", tasks: [demo_add_mc, demo_ppl], limit: 10}}
 slo: {{min_user_tps: 5, target_users: 4, session_spread_pct: {spread}}}
+precision: {{max_rounds: 1}}  # a fixed budget: rounds are tests/integration/test_rounds.py's
 executor: {{env: [HF_HUB_OFFLINE, HF_DATASETS_OFFLINE, QEXPLORE_DEMO_MODEL]}}
 """
 LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # see tests/integration/test_ray.py

@@ -26,6 +26,7 @@ workloads:
   - {{name: short, prompts: short, max_tokens: 16, ignore_eos: true, concurrency: [2],
       requests: 8, warmup: 2, trials: 2}}
 slo: {{min_user_tps: 1, target_users: 2}}
+precision: {{max_rounds: 1}}  # a fixed budget: rounds are tests/integration/test_rounds.py's
 output: {{dir: "{out}"}}
 """
 

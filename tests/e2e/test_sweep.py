@@ -35,6 +35,7 @@ eval:
   tasks: [demo_add_mc, demo_ppl]
   limit: 20
 slo: {{min_user_tps: 5, target_users: 4}}
+precision: {{max_rounds: 1}}  # a fixed budget: rounds are tests/integration/test_rounds.py's
 """
 BF16 = "  - {name: bf16, scheme: baseline}"
 INT4 = "  - {name: int4, scheme: W4A8}"

@@ -34,6 +34,7 @@ workloads:
       warmup: 0, trials: 2}}
 eval: {{tasks: []}}
 slo: {{min_user_tps: 1}}
+precision: {{max_rounds: 1}}  # a fixed budget: rounds are tests/integration/test_rounds.py's
 executor: {{kind: ray, env: {forward}}}
 """
 

@@ -27,6 +27,7 @@ workloads:
       trials: {trials}}}
 eval: {{tasks: []}}
 slo: {{min_user_tps: 1}}
+precision: {{max_rounds: 1}}  # a fixed budget: rounds are tests/integration/test_rounds.py's
 """
 
 

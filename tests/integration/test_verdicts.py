@@ -141,7 +141,8 @@ def test_an_undecided_speed_is_no_tie_and_says_what_would_decide_it(tmp_path: Pa
     assert rec.summary.endswith("Provisional: against bf16 the speed is not decided yet (see below).")
     assert re.fullmatch(r"cannot tell yet whether it is slower than bf16-again at 4 users "
                         r"\(slowest-1% user tok/s ratio 0\.971 \[\S+, \S+\]\); about \d+ more "
-                        r"trials? at 4 users would decide it", rec.reasons["bf16"]), rec.reasons
+                        r"rounds? \(\d+ trials on freshly started servers\) at 4 users would "
+                        r"decide it", rec.reasons["bf16"]), rec.reasons
 
 
 

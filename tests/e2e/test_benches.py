@@ -67,3 +67,9 @@ def test_sweep_overhead_and_aa_calibration(tmp_path: Path) -> None:
     out = bench("aa_calibration.py", "--recipe", str(recipe), env=FAKE)
     assert re.search(rf"spread between server sessions: {NUMBER} % within a run", out), out
     assert re.search(r"compare \S+ \S+: exit [015]\b", out), out
+
+
+def test_verdict_calibration() -> None:
+    out = bench("verdict_calibration.py", "--runs", "5")
+    assert out.count("mean spent") == 13, out  # every scenario drew its comparisons
+    assert re.search(r"30 % slower \(max 3 rounds\): .*slower", out), out

@@ -1,5 +1,5 @@
 """Verdict calibration: how often each speed and accuracy verdict comes out of comparisons
-drawn from known truths (``qexplore/testing/simulate.py``), measured until decided as a sweep
+drawn from known truths (``qexplore.results.simulate.py``), measured until decided as a sweep
 does, beside a fixed budget of one round or one look at every document.
 
     .venv/bin/python bench/verdict_calibration.py [--runs 400] [--seed 0]
@@ -20,7 +20,7 @@ import argparse
 from dataclasses import replace
 
 from qexplore.results.speed import SpeedRule
-from qexplore.testing.simulate import (
+from qexplore.results.simulate import (
     AccuracyWorld,
     SpeedWorld,
     Tally,

@@ -27,7 +27,7 @@ from qexplore.quantize.build import build_variant
 from qexplore.recipes.schema import Recipe, Variant
 from qexplore.report.write import Written, write_reports
 from qexplore.results.provenance import provenance, recipe_hash
-from qexplore.results.rounds import level_states, next_round
+from qexplore.results.rounds import level_states, next_round, round_seconds
 from qexplore.results.run import load_run
 from qexplore.results.store import Store, store_path
 from qexplore.serve.base import Server
@@ -195,27 +195,25 @@ def _until_decided(store: Store, run_id: str, recorders: list[VariantRecorder], 
     time budget, counted from ``started`` (this sweep's start: see ``results/rounds.py``);
     each variant's status in them."""
     statuses: dict[str, str] = {}
-    last = 0.0  # how long the last round took
     precision = load_run(store, run_id).recipe.precision
     for _ in range(precision.max_rounds - 1):  # each pass adds a round to a level, up to the max
         run = load_run(store, run_id)
         states = level_states(run)
         plan = next_round(run, states)
-        budget = precision.time_budget_min
-        spent = time.monotonic() - started
+        lines = [s.line() for s in states]
         if not plan:
-            obs.rounds("speed decided or stopped", [s.line() for s in states])
+            obs.rounds("speed decided or stopped", lines)
             break
-        if budget is not None and spent + last > 60 * budget:
-            obs.rounds(f"time budget of {budget:g} min reached: no new round",
-                       [s.line() for s in states])
+        budget, expected = precision.time_budget_min, round_seconds(run, plan)
+        if budget is not None and time.monotonic() - started + expected > 60 * budget:
+            obs.rounds(f"time budget of {budget:g} min: no new round (the next would take "
+                       f"about {expected / 60:.1f} min)", lines)
             break
-        chosen = [r for r in recorders if r.name in plan]
         number = max(-(-n // run.workload(w).trials) for levels in plan.values()
                      for (w, _), n in levels.items())
-        obs.rounds(f"round {number} of at most {precision.max_rounds}: measuring again on "
-                   "freshly started servers", [s.line() for s in states])
-        t = time.monotonic()
+        obs.rounds(f"round {number} of at most {precision.max_rounds}, about "
+                   f"{expected / 60:.1f} min: measuring again on freshly started servers", lines)
+        chosen = [r for r in recorders if r.name in plan]
         for r in chosen:
             r.want = plan[r.name]
         try:
@@ -223,7 +221,6 @@ def _until_decided(store: Store, run_id: str, recorders: list[VariantRecorder], 
         finally:
             for r in chosen:
                 r.want = None
-        last = time.monotonic() - t
     return statuses
 
 

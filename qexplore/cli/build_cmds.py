@@ -118,21 +118,31 @@ def _bound_table(p: Plan, workload: str) -> Table:
 
 
 def _time_table(p: Plan) -> Table:
-    """Each variant's build, server start, levels and evaluation, estimated."""
+    """Each variant's build, server start, levels and evaluation, estimated: the first round,
+    each later round, and all of it measured until decided (expected and at most)."""
     share = p.measured_share
     how = (f"levels at the {share[0]:.0%} of the bound run {share[1]} reached" if share
            else "levels at an assumed share of the bound")
-    table = Table(title=f"time, estimated ({how})", box=None, header_style="bold",
-                  title_justify="left")
-    for col in ("variant", "build", "server start", "levels", "evaluation", "total"):
+    most = p.recipe.precision.max_rounds
+    table = Table(title=f"time, estimated ({how}; up to {most} round{'s' * (most > 1)})",
+                  box=None, header_style="bold", title_justify="left")
+    cols = ("variant", "build", "server start", "levels", "evaluation", "first round",
+            "later round", "expected", "at most")
+    for col in cols:
         table.add_column(col, justify="left" if col == "variant" else "right")
     for d in p.durations:
-        cells = (d.build_s, d.startup_s, d.levels_s, d.eval_s, d.total_s)
+        cells = (d.build_s, d.startup_s, d.levels_s, d.eval_s, d.total_s, d.round_s,
+                 d.expected_s, d.worst_s)
         table.add_row(d.name, *("?" if c is None else _duration(c) for c in cells))
-    totals = [d.total_s for d in p.durations]
-    if totals and all(t is not None for t in totals):
-        table.add_row("[bold]sweep[/]", "", "", "", "", _duration(sum(t or 0 for t in totals)))
+    sums = [_sum([getattr(d, f) for d in p.durations]) for f in ("total_s", "expected_s",
+                                                                  "worst_s")]
+    table.add_row("[bold]sweep[/]", "", "", "", "", *(_duration(x) if x is not None else ""
+                                                      for x in (sums[0], None, *sums[1:])))
     return table
+
+
+def _sum(values: list[float | None]) -> float | None:
+    return None if not values or any(v is None for v in values) else sum(v or 0 for v in values)
 
 
 def _duration(seconds: float) -> str:

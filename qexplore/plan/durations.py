@@ -32,8 +32,27 @@ class VariantDuration(BaseModel):
     startup_s: float
     levels_s: float | None
     eval_s: float | None
-    total_s: float | None
+    total_s: float | None  # the first round (a fixed budget: all of it)
     notes: list[str] = []
+    round_s: float | None = None  # each later round: a server start and every level again
+    expected_s: float | None = None  # measured until decided: expected, all rounds
+    worst_s: float | None = None  # every level undecided until the last round
+
+
+def expected_rounds(recipe: Recipe) -> float:
+    """The rounds a level is expected to take: the mean over comparisons of two equally fast
+    variants (the hardest to decide), drawn with the recipe's own session spread and 5 %
+    between trials (``results/simulate.py``), measured until decided."""
+    from qexplore.results.simulate import SpeedWorld, simulate_speed
+    from qexplore.results.speed import SpeedRule
+
+    slo, w = recipe.slo, recipe.workloads[0]
+    rule = SpeedRule(slo.speed_margin_pct / 100, slo.session_spread_pct / 100,
+                     recipe.precision.max_rounds, w.trials)
+    if rule.looks == 1:
+        return 1.0
+    tally = simulate_speed(SpeedWorld(1.0, 0.05, rule.session_spread), rule, runs=200)
+    return float(sum(tally.spent) / len(tally.spent))
 
 
 def durations(recipe: Recipe, figures: TargetFigures, estimates: list[VariantEstimate],
@@ -47,21 +66,32 @@ def durations(recipe: Recipe, figures: TargetFigures, estimates: list[VariantEst
         shape = None
     eff = efficiency or ASSUMED_EFFICIENCY["cpu" if figures.is_cpu else "gpu"]
     by_name = {v.name: v for v in recipe.variants}
+    rounds, most = expected_rounds(recipe), recipe.precision.max_rounds
     out = []
     for e in estimates:
         notes: list[str] = []
         build = _build_s(recipe, by_name[e.name], shape, figures) if to_build[e.name] else 0.0
-        evaluation = _eval_s(recipe, e, shape, figures, eff, notes) if recipe.eval.tasks else 0.0
+        evaluation = _eval_s(recipe, e, shape, figures, eff, notes,
+                             prefix_caching(recipe, by_name[e.name])) if recipe.eval.tasks else 0.0
         levels = [s for w in e.workloads for s in w.level_seconds.values()]
         known = levels and all(s is not None for s in levels)
         levels_s = sum(s or 0.0 for s in levels) if known else None
         startup = STARTUP_CPU_S if figures.is_cpu else STARTUP_GPU_S + (e.weights_gb or 0) / LOAD_GBS
         parts = (build, levels_s, evaluation)
         total = None if any(p is None for p in parts) else startup + sum(p or 0 for p in parts)
-        out.append(VariantDuration(name=e.name, build_s=build, startup_s=round(startup),
-                                   levels_s=levels_s, eval_s=evaluation, total_s=total,
-                                   notes=notes))
+        again = None if levels_s is None else startup + levels_s
+        out.append(VariantDuration(
+            name=e.name, build_s=build, startup_s=round(startup), levels_s=levels_s,
+            eval_s=evaluation, total_s=total, notes=notes, round_s=again,
+            expected_s=None if total is None or again is None else total + (rounds - 1) * again,
+            worst_s=None if total is None or again is None else total + (most - 1) * again))
     return out
+
+
+def prefix_caching(recipe: Recipe, v: Variant) -> bool:
+    """Whether the variant's server caches prompt prefixes: vLLM's V1 engine does by default
+    (the CPU backend's start-up line says ``enable_prefix_caching=True``) unless told not to."""
+    return "--no-enable-prefix-caching" not in [*recipe.serve.args, *v.serve_args]
 
 
 def _build_s(recipe: Recipe, v: Variant, shape: ModelShape | None, figures: TargetFigures
@@ -79,9 +109,12 @@ def _build_s(recipe: Recipe, v: Variant, shape: ModelShape | None, figures: Targ
 
 
 def _eval_s(recipe: Recipe, e: VariantEstimate, shape: ModelShape | None,
-            figures: TargetFigures, eff: float, notes: list[str]) -> float | None:
+            figures: TargetFigures, eff: float, notes: list[str], cached: bool = False
+            ) -> float | None:
     """Prefill of every log-likelihood request at the compute bound, generation at the decode
-    bound of ``eval.num_concurrent`` users (no prefix caching assumed: an upper estimate)."""
+    bound of ``eval.num_concurrent`` users. With prefix caching (``cached``) a document's
+    requests share its prompt (one per choice, the prompt the same): it is computed once, the
+    choices' few tokens neglected."""
     peak = figures.peak(e.math)
     if shape is None or not peak or e.weights_gb is None or e.kv_bytes_per_token is None:
         return None
@@ -96,7 +129,7 @@ def _eval_s(recipe: Recipe, e: VariantEstimate, shape: ModelShape | None,
         shots = next((k for k in (t.num_fewshot, recipe.eval.num_fewshot) if k is not None),
                      size.fewshot)
         prompt = size.prompt_at(shots)
-        total += n * size.requests_per_doc * prompt / prefill_tps
+        total += n * (1 if cached else size.requests_per_doc) * prompt / prefill_tps
         if size.generated_tokens:
             users = recipe.eval.num_concurrent
             ctx = prompt + size.generated_tokens / 2

@@ -110,3 +110,18 @@ def _next_target(run: StoredRun, workload: str, have: int) -> int:
     is completed first), at most ``max_rounds`` rounds' worth."""
     per = run.workload(workload).trials
     return min(per * run.recipe.precision.max_rounds, per * (have // per + 1))
+
+
+def round_seconds(run: StoredRun, plan: dict[str, dict[Level, int]]) -> float:
+    """About how long a round of ``plan`` takes: each variant's server start (as long as its
+    last one took) and each level's added trials (as long as its trials took so far)."""
+    total = 0.0
+    for name, levels in plan.items():
+        v = run.variant(name)
+        total += (v.server.startup_s if v and v.server and v.server.startup_s else 0.0) or 0.0
+        have = {(w, s.concurrency): s for w, _ in levels for s in run.closed_loop(name, w)}
+        for level, target in levels.items():
+            s = have.get(level)
+            if s is not None and s.trials:
+                total += (target - s.trials) * s.duration_s / s.trials
+    return total

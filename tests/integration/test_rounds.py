@@ -84,7 +84,7 @@ def test_no_round_starts_past_the_time_budget(fake_vllm: Callable[..., None],
     fake_vllm()
     done = sweep(tmp_path, ", time_budget_min: 0.01")  # 0.6 s: spent by the first round
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "time budget of 0.01 min reached" in done.stdout, done.stdout
+    assert "time budget of 0.01 min: no new round" in done.stdout, done.stdout
     assert trials(tmp_path) == {"base": 3, "slow": 3, "twin": 3}
 
 

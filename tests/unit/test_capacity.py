@@ -137,10 +137,31 @@ def test_the_sweeps_time_is_estimated_part_by_part() -> None:
     # RTX 3090's 71 TFLOPS makes it ~4.4× that, plus 30 s to load and save
     assert int8.build_s == pytest.approx(30 + 1800 * 312 / 71, rel=0.01)
     assert int4.build_s == int8.build_s  # same calibration, same GPTQ
-    # MMLU alone is 14,042 × 4 prompts of ~600 tokens: hours at a 3090's prefill bound
-    assert fp16.eval_s > 3 * 3600
+    # MMLU alone is 14,042 prompts of ~600 tokens (its four choices share the prompt, which
+    # vLLM's prefix cache computes once): over an hour at a 3090's prefill bound
+    assert fp16.eval_s > 3600
     # int4 reads a third of fp16's weights per decode step: its levels take less time
     assert int4.levels_s < int8.levels_s < fp16.levels_s
+
+
+def test_prefix_caching_computes_a_documents_prompt_once_and_rounds_add_up() -> None:
+    from qexplore.plan import make_plan
+
+    data = yaml.safe_load(REFERENCE.read_text())
+    data["eval"]["tasks"] = [{"name": "hellaswag", "num_fewshot": 10}]  # 4 endings a context
+    cached = make_plan(Recipe.model_validate(data)).durations[0]
+    data["serve"]["args"] = [*data["serve"].get("args", []), "--no-enable-prefix-caching"]
+    uncached = make_plan(Recipe.model_validate(data)).durations[0]
+    assert uncached.eval_s == pytest.approx(4 * cached.eval_s, abs=2)  # prefill only: no gen
+    # a later round is a server start and the levels again; at most every round of them
+    d = cached
+    assert d.round_s == pytest.approx(d.startup_s + d.levels_s, abs=1)
+    rounds = Recipe.model_validate(data).precision.max_rounds
+    assert d.worst_s == pytest.approx(d.total_s + (rounds - 1) * d.round_s, abs=1)
+    assert d.total_s <= d.expected_s <= d.worst_s
+    data["precision"] = {"max_rounds": 1}  # a fixed budget: no later round to expect
+    fixed = make_plan(Recipe.model_validate(data)).durations[0]
+    assert fixed.expected_s == fixed.worst_s == fixed.total_s
 
 
 def test_an_eval_limit_caps_the_documents_counted() -> None:

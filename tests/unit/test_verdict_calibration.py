@@ -1,4 +1,4 @@
-"""The verdicts are calibrated: drawn from known truths (``qexplore/testing/simulate.py``) and
+"""The verdicts are calibrated: drawn from known truths (``qexplore.results.simulate.py``) and
 measured until decided at the default budget, 400 comparisons each, they make false decisions
 at most as often as their level says and find real differences as often as issue 25 asks.
 Seeded draws; the thresholds are the statistics' promises (a 5 % error level and the power
@@ -12,7 +12,7 @@ import pytest
 
 from qexplore.evaluate.stats import chunk_schedule
 from qexplore.results.speed import SpeedRule
-from qexplore.testing.simulate import AccuracyWorld, SpeedWorld, simulate_accuracy, simulate_speed
+from qexplore.results.simulate import AccuracyWorld, SpeedWorld, simulate_accuracy, simulate_speed
 
 pytestmark = pytest.mark.unit
 

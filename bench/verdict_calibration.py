@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from qexplore.results.speed import SpeedRule
 from qexplore.results.simulate import (
     AccuracyWorld,
     SpeedWorld,
@@ -27,6 +26,7 @@ from qexplore.results.simulate import (
     simulate_accuracy,
     simulate_speed,
 )
+from qexplore.results.speed import SpeedRule
 
 RULE = SpeedRule(margin=0.10, session_spread=0.05, looks=3, per_session=3)
 QUIET = replace(RULE, session_spread=0.02)

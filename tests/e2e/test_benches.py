@@ -73,3 +73,12 @@ def test_verdict_calibration() -> None:
     out = bench("verdict_calibration.py", "--runs", "5")
     assert out.count("mean spent") == 13, out  # every scenario drew its comparisons
     assert re.search(r"30 % slower \(max 3 rounds\): .*slower", out), out
+
+
+def test_budget_compare(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(RECIPE.format(model=tiny_model(tmp_path / "model")))
+    out = bench("budget_compare.py", "--recipe", str(recipe), env=FAKE)
+    assert re.search(rf"fixed budget: {NUMBER} min \(max_rounds 1\)", out), out
+    assert re.search(rf"until decided: {NUMBER} min", out), out
+    assert out.count("recommendation: ") == 2, out

@@ -11,8 +11,8 @@ from dataclasses import replace
 import pytest
 
 from qexplore.evaluate.stats import chunk_schedule
-from qexplore.results.speed import SpeedRule
 from qexplore.results.simulate import AccuracyWorld, SpeedWorld, simulate_accuracy, simulate_speed
+from qexplore.results.speed import SpeedRule
 
 pytestmark = pytest.mark.unit
 

@@ -30,6 +30,8 @@ bench: setup  ## benchmarks: each prints ratios measured in the same run (minute
 	$(BIN)/python bench/client_cost.py
 	$(BIN)/python bench/sweep_overhead.py
 	$(BIN)/python bench/aa_calibration.py
+	$(BIN)/python bench/verdict_calibration.py
+	$(BIN)/python bench/budget_compare.py
 
 clean-envs:
 	rm -rf $(VENV) "$$($(BIN)/python -m qexplore.paths serve-env 2>/dev/null || echo /nonexistent)"

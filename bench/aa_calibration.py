@@ -7,8 +7,10 @@ must not mistake for a difference.
 Prints, per level, the second copy's ratio to the first on slowest-1 % user tok/s, output tok/s
 and TTFT p99 with its 95 % interval and verdict; the spread between server sessions within a
 run and between runs (what ``slo.session_spread_pct`` should say for this machine); the
-recommendation (it should name the tie); and ``qexplore compare`` of the two runs (exit 0, or
-5 for inconclusive — never 1). Targets: every verdict ``same``; compare exit 0 or 5.
+recommendation; each run's speed and accuracy verdicts of the copy against the original (the
+sweep measures until decided, as the recipe says); and ``qexplore compare`` of the two runs
+(exit 0, or 5 for inconclusive — never 1). Targets: no ``faster``, ``slower``, ``worse`` or
+``better`` (``equivalent`` or ``inconclusive`` only); compare exit 0 or 5.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import yaml
 from qexplore.loadtest.metrics import LevelSummary
 from qexplore.results.run import load_runs
 from qexplore.results.speed import compare_speed
-from qexplore.results.table import recommendation
+from qexplore.results.table import recommendation, variant_rows
 
 DEMO = Path(__file__).parents[1] / "recipes" / "demo-cpu.yaml"
 QEXPLORE = [sys.executable, "-c", "from qexplore.cli.main import run; run()"]
@@ -79,6 +81,10 @@ def main() -> None:
           f"{100 * spread(between):.1f} % between runs (the recipe assumes "
           f"{run.recipe.slo.session_spread_pct:g} %)")
     print(recommendation(run).summary)
+    for label, r in (("first run", run), ("second run", again)):
+        row = next(x for x in variant_rows(r) if x.variant == "bf16-again")
+        print(f"{label}: bf16-again against bf16: speed {row.speed_verdict} "
+              f"(trials {row.trials_used}), accuracy {row.accuracy_verdict}")
     gate = subprocess.run([*QEXPLORE, "compare", first, second], capture_output=True, text=True)
     print(f"compare {first} {second}: exit {gate.returncode}")
     print("\n".join(gate.stdout.splitlines()[-2:]))

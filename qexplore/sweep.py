@@ -196,7 +196,7 @@ def _until_decided(store: Store, run_id: str, recorders: list[VariantRecorder], 
     each variant's status in them."""
     statuses: dict[str, str] = {}
     precision = load_run(store, run_id).recipe.precision
-    for _ in range(precision.max_rounds - 1):  # each pass adds a round to a level, up to the max
+    for _ in range(precision.max_rounds):  # a pass adds a round to levels; the last one reports
         run = load_run(store, run_id)
         states = level_states(run)
         plan = next_round(run, states)

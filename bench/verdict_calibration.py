@@ -1,5 +1,5 @@
 """Verdict calibration: how often each speed and accuracy verdict comes out of comparisons
-drawn from known truths (``qexplore.results.simulate.py``), measured until decided as a sweep
+drawn from known truths (``qexplore/results/simulate.py``), measured until decided as a sweep
 does, beside a fixed budget of one round or one look at every document.
 
     .venv/bin/python bench/verdict_calibration.py [--runs 400] [--seed 0]

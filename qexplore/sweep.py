@@ -28,7 +28,7 @@ from qexplore.recipes.schema import Recipe, Variant
 from qexplore.report.write import Written, write_reports
 from qexplore.results.provenance import provenance, recipe_hash
 from qexplore.results.rounds import level_states, next_round, round_seconds
-from qexplore.results.run import load_run
+from qexplore.results.run import StoredRun, load_run
 from qexplore.results.store import Store, store_path
 from qexplore.serve.base import Server
 from qexplore.serve.fetch import fetch_model, served_location
@@ -191,37 +191,53 @@ def sweep(recipe: Recipe, opts: SweepOptions = SweepOptions(),
 def _until_decided(store: Store, run_id: str, recorders: list[VariantRecorder], ex: Executor,
                    run_dir: Path, obs: Observer, started: float) -> dict[str, str]:
     """Later rounds: the levels whose speed is undecided measured again on fresh servers,
-    the baseline's and the undecided variants', until decided, out of rounds, or out of the
-    time budget, counted from ``started`` (this sweep's start: see ``results/rounds.py``);
-    each variant's status in them."""
+    the baseline's and the undecided variants', until decided, out of rounds, or out of this
+    invocation's time budget, counted from ``started`` (see ``results/rounds.py``); each
+    variant's status in them. Only this sweep's variants take part, and only with the
+    baseline among them."""
     statuses: dict[str, str] = {}
-    precision = load_run(store, run_id).recipe.precision
-    for _ in range(precision.max_rounds):  # a pass adds a round to levels; the last one reports
-        run = load_run(store, run_id)
-        states = level_states(run)
-        plan = next_round(run, states)
-        lines = [s.line() for s in states]
-        if not plan:
-            obs.rounds("speed decided or stopped", lines)
+    run = load_run(store, run_id)
+    precision, ref = run.recipe.precision, run.reference
+    if ref is None or ref.name not in {r.name for r in recorders}:
+        return statuses  # no baseline here to measure again beside them
+    for _ in range(precision.max_rounds):  # a round per pass; it ends before the last pass
+        names = {r.name for r in recorders if not r.retired}
+        states = level_states(run, names)
+        plan = {v: levels for v, levels in next_round(run, states).items() if v in names}
+        if ref.name not in plan:
+            obs.rounds("speed decided or stopped", states)
             break
         budget, expected = precision.time_budget_min, round_seconds(run, plan)
         if budget is not None and time.monotonic() - started + expected > 60 * budget:
             obs.rounds(f"time budget of {budget:g} min: no new round (the next would take "
-                       f"about {expected / 60:.1f} min)", lines)
+                       f"about {expected / 60:.1f} min)", states)
             break
-        number = max(-(-n // run.workload(w).trials) for levels in plan.values()
-                     for (w, _), n in levels.items())
-        obs.rounds(f"round {number} of at most {precision.max_rounds}, about "
-                   f"{expected / 60:.1f} min: measuring again on freshly started servers", lines)
-        chosen = [r for r in recorders if r.name in plan]
-        for r in chosen:
-            r.want = plan[r.name]
-        try:
-            statuses |= ex.run(chosen, run_dir, obs)
-        finally:
-            for r in chosen:
-                r.want = None
+        obs.rounds(f"round {_round_number(run, plan)} of at most {precision.max_rounds}, about "
+                   f"{expected / 60:.1f} min: measuring again on freshly started servers",
+                   states)
+        statuses |= _one_round(recorders, plan, ex, run_dir, obs)
+        run = load_run(store, run_id)
+    else:  # passes ran out (a resumed sweep completing a round cut short takes one more)
+        obs.rounds("speed after the last round", level_states(run, names))
     return statuses
+
+
+def _round_number(run: StoredRun, plan: dict[str, dict[tuple[str, int], int]]) -> int:
+    """The round a plan measures: the most rounds' worth of trials it brings a level to."""
+    return max(-(-n // run.workload(w).trials) for levels in plan.values()
+               for (w, _), n in levels.items())
+
+
+def _one_round(recorders: list[VariantRecorder], plan: dict[str, dict[tuple[str, int], int]],
+               ex: Executor, run_dir: Path, obs: Observer) -> dict[str, str]:
+    chosen = [r for r in recorders if r.name in plan]
+    for r in chosen:
+        r.want = plan[r.name]
+    try:
+        return ex.run(chosen, run_dir, obs)
+    finally:
+        for r in chosen:
+            r.want = None
 
 
 def _open_run(store: Store, recipe: Recipe, opts: SweepOptions) -> tuple[str, bool]:

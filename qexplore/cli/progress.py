@@ -21,6 +21,7 @@ from rich.table import Table
 from qexplore.loadtest.levels import Progress as LevelProgress
 from qexplore.loadtest.metrics import LevelSummary
 from qexplore.results.formats import cell, sig3
+from qexplore.results.rounds import LevelState
 
 
 class LoadProgress:
@@ -126,10 +127,10 @@ class ConsoleObserver:
     def placement(self, rows: list[tuple[str, str, int]], left_out: list[str]) -> None:
         self.console.print(placement_table(rows, left_out))
 
-    def rounds(self, heading: str, lines: list[str]) -> None:
+    def rounds(self, heading: str, states: list[LevelState]) -> None:
         self.console.print(f"{self._t()} [bold]{heading}[/]", highlight=False)
-        for line in lines:
-            self.console.print(f"    {line}", highlight=False)
+        for s in states:
+            self.console.print(f"    {s.line()}", highlight=False)
 
     def variant_done(self, variant: str, status: str, detail: str = "") -> None:
         color = "green" if status == "ok" else "red"

@@ -34,6 +34,7 @@ from qexplore.loadtest.run import pool, read_raw, write_raw
 from qexplore.plan import VariantPlan
 from qexplore.plan.estimate import TargetFigures
 from qexplore.recipes.schema import Recipe, Variant, Workload
+from qexplore.results.rounds import LevelState
 from qexplore.results.run import StoredVariant, load_run
 from qexplore.results.store import Store
 
@@ -51,8 +52,8 @@ class Observer(Protocol):
 
     def placement(self, rows: list[tuple[str, str, int]], left_out: list[str]) -> None: ...
 
-    def rounds(self, heading: str, lines: list[str]) -> None:
-        """Measuring until decided: where each level stands, and what happens next."""
+    def rounds(self, heading: str, states: list[LevelState]) -> None:
+        """Measuring until decided: what happens next, and where each level stands."""
 
 
 def run_here(recorders: list[VariantRecorder], run_dir: Path, obs: Observer) -> dict[str, str]:
@@ -78,7 +79,7 @@ class Headless:
     def placement(self, rows: list[tuple[str, str, int]], left_out: list[str]) -> None:
         pass
 
-    def rounds(self, heading: str, lines: list[str]) -> None:
+    def rounds(self, heading: str, states: list[LevelState]) -> None:
         pass
 
 
@@ -109,6 +110,7 @@ class VariantRecorder:
         self._node: dict[str, Any] | None = None
         # a later round's levels and the trials each is to have (None: the recipe's first)
         self.want: dict[tuple[str, int], int] | None = None
+        self.retired = False  # a later round of it failed: no more rounds
 
     @property
     def name(self) -> str:
@@ -167,7 +169,7 @@ class VariantRecorder:
             # than turn it ok without a new measurement.
             levels = [] if self.opts.skip_loadtest else self._levels_to_measure(set())
             need_eval = bool(self.recipe.eval.tasks) and not self.opts.skip_eval
-        return Todo(levels, need_eval, self.opts.force)
+        return Todo(levels, need_eval, self.opts.force and self.want is None)  # built once
 
     def finish(self, error: list[str] | None, measured: bool) -> str:
         """Record the outcome: failed with ``error``'s lines, else ok (when measured)."""
@@ -175,6 +177,8 @@ class VariantRecorder:
             self._node["ended"] = time.time()
             self._node["status"] = "failed" if error else "ok"
             self.record(node=self._node)
+        if error and self.want is not None:
+            return self._round_failed(error)
         if error:
             self.record(status="failed", error="\n".join(error))
             self.obs.variant_done(self.v.name, "failed", error[0])
@@ -189,6 +193,17 @@ class VariantRecorder:
         self.record(status="ok")
         self.obs.variant_done(self.v.name, "ok")
         return "ok"
+
+    def _round_failed(self, error: list[str]) -> str:
+        """A later round failed (its server died): what the earlier rounds measured stands and
+        the variant stays ok, with the failure recorded; it takes no more rounds, and the run
+        is partial (the sweep's status for it is failed)."""
+        self.retired = True
+        self.record(status="ok", error="\n".join([f"a later round failed: {error[0]}",
+                                                  *error[1:]]))
+        self.obs.variant_done(self.v.name, "failed", f"its later round failed ({error[0]}); "
+                              "what the earlier rounds measured stands")
+        return "failed"
 
     @functools.singledispatchmethod
     def apply(self, ev: Event) -> None:

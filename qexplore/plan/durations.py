@@ -40,19 +40,21 @@ class VariantDuration(BaseModel):
 
 
 def expected_rounds(recipe: Recipe) -> float:
-    """The rounds a level is expected to take: the mean over comparisons of two equally fast
-    variants (the hardest to decide), drawn with the recipe's own session spread and 5 %
-    between trials (``results/simulate.py``), measured until decided."""
+    """The rounds a level is expected to take, measured until decided: the larger mean of two
+    cases drawn with the recipe's own session spread and 5 % between trials
+    (``results/simulate.py``) — two equally fast variants, and a difference right at the
+    margin (the hardest to decide: it can only stop at the maximum or on futility)."""
     from qexplore.results.simulate import SpeedWorld, simulate_speed
     from qexplore.results.speed import SpeedRule
 
-    slo, w = recipe.slo, recipe.workloads[0]
-    rule = SpeedRule(slo.speed_margin_pct / 100, slo.session_spread_pct / 100,
-                     recipe.precision.max_rounds, w.trials)
+    rule = SpeedRule.of(recipe)
     if rule.looks == 1:
         return 1.0
-    tally = simulate_speed(SpeedWorld(1.0, 0.05, rule.session_spread), rule, runs=200)
-    return float(sum(tally.spent) / len(tally.spent))
+    means = []
+    for ratio in (1.0, 1 - rule.margin):
+        tally = simulate_speed(SpeedWorld(ratio, 0.05, rule.session_spread), rule, runs=200)
+        means.append(sum(tally.spent) / len(tally.spent))
+    return max(means)
 
 
 def durations(recipe: Recipe, figures: TargetFigures, estimates: list[VariantEstimate],

@@ -209,9 +209,9 @@ class Precision(Strict):
         "budget. Every round is one look at the data: each look's test is at 5 %/max_rounds "
         "(Bonferroni), so more rounds also make each look stricter.")
     time_budget_min: PositiveFloat | None = Field(
-        None, description="No new round starts that would end after the sweep has run this "
-        "long (a round's time estimated from its servers' start-up and its levels' trials so "
-        "far).")
+        None, description="No new round starts that would end after this invocation of the "
+        "sweep has run this long (a round's time estimated from its servers' start-up and its "
+        "levels' trials so far).")
 
 
 class Hardware(Strict):

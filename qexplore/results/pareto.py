@@ -14,7 +14,13 @@ from typing import Any
 
 from qexplore.loadtest.metrics import LevelSummary, capacity_at
 from qexplore.results.formats import ms, pct, sig3
-from qexplore.results.speed import SpeedComparison, SpeedRule, compare_speed, more_rounds
+from qexplore.results.speed import (
+    FIGURE,
+    SpeedComparison,
+    SpeedRule,
+    compare_speed,
+    more_rounds,
+)
 
 OBJECTIVES = {"recovery_pct": 1, "user_tps_p1": 1, "output_tps": 1, "weights_gb": -1}
 
@@ -193,7 +199,7 @@ def _speed(a: VariantRow, b: VariantRow, c: Constraints) -> SpeedComparison | No
     """``b`` against ``a`` on slowest-1 % user tok/s; None where a row has no measured level."""
     if a.level is None or b.level is None:
         return None
-    return compare_speed(a.level, b.level, "user_tps.p1", c.speed)
+    return compare_speed(a.level, b.level, FIGURE, c.speed)
 
 
 def _same_speed(a: VariantRow, b: VariantRow, c: Constraints) -> bool:
@@ -215,8 +221,8 @@ def _undecided(best: VariantRow, row: VariantRow, c: Constraints) -> str | None:
     more = more_rounds(cmp, rule, min(best.level.trials, row.level.trials),
                        (rule.sessions(best.level), rule.sessions(row.level)))
     decide = (f"about {rounds_text(more, rule)} {at(row, c)} would decide it" if more else
-              "more trials cannot decide it here: the ratio sits on the margin's edge, or the "
-              "spread between server sessions is too wide for it")
+              "no number of rounds decides it here: the ratio sits on the margin's edge, or the "
+              "spread between server sessions would need over 100 more")
     return (f"cannot tell yet whether it is slower than {best.variant} {at(row, c)} "
             f"(slowest-1% user tok/s {cmp.ratio_text()}); {decide}")
 

@@ -4,21 +4,28 @@ baseline stands at each closed-loop level, and which levels the next round measu
 A round measures each level ``workloads[].trials`` times, interleaved, on a freshly started
 server per variant. A level is measured again (the baseline's and each variant's still
 undecided there) while the comparison on slowest-1 % user tok/s is ``inconclusive``, the
-variant has had fewer than ``precision.max_rounds`` rounds there, and the estimate of
+variant has had fewer than ``precision.max_rounds`` rounds there, it was measured in every
+round the baseline was (a variant once left is not taken up again), and the estimate of
 :func:`~qexplore.results.speed.more_rounds` says the rounds left could decide it (a level that
 cannot be decided in time is left, not measured in vain: that costs power, never a false
-decision). Every round is a look at the data; :class:`~qexplore.results.speed.SpeedRule` holds
-each look's test at 5 %/max_rounds, so stopping when decided does not inflate false decisions.
+decision). A pair's data changes only in rounds the baseline is measured in, at most
+``max_rounds`` looks in all; :class:`~qexplore.results.speed.SpeedRule` holds each look's test
+at 5 %/max_rounds, so stopping when decided does not inflate false decisions.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from qexplore.results.run import StoredRun
-from qexplore.results.speed import SpeedComparison, SpeedRule, compare_speed, more_rounds
-
-FIGURE = "user_tps.p1"  # what the SLO and the recommendation read
+from qexplore.results.speed import (
+    FIGURE,
+    SpeedComparison,
+    SpeedRule,
+    compare_speed,
+    more_rounds,
+)
 
 Level = tuple[str, int]  # (workload, users)
 
@@ -34,7 +41,7 @@ class LevelState:
     trials: int  # the variant's there
     base_trials: int
     rounds: int  # the variant's rounds there (server sessions)
-    state: str  # decided | measuring | at the maximum | cannot decide in time
+    state: str  # decided | measuring | at the maximum | cannot decide in time | left earlier
 
     @property
     def level(self) -> Level:
@@ -48,8 +55,9 @@ class LevelState:
                 f"after {self.trials} trials ({rounds}) — {self.state}")
 
 
-def level_states(run: StoredRun) -> list[LevelState]:
-    """Every measured variant at every closed-loop level the baseline has too."""
+def level_states(run: StoredRun, names: Collection[str] | None = None) -> list[LevelState]:
+    """Every measured variant (of ``names``, when given) at every closed-loop level the
+    baseline has too."""
     ref = run.reference
     if ref is None or not ref.ok:
         return []
@@ -58,7 +66,7 @@ def level_states(run: StoredRun) -> list[LevelState]:
         rule = run.speed_rule(w.name)
         base = {s.concurrency: s for s in run.closed_loop(ref.name, w.name)}
         for v in run.variants:
-            if v is ref or not v.ok:
+            if v is ref or not v.ok or (names is not None and v.name not in names):
                 continue
             for lv in run.closed_loop(v.name, w.name):
                 b = base.get(lv.concurrency)
@@ -82,7 +90,9 @@ def standing(c: SpeedComparison, rule: SpeedRule, trials: int, base_trials: int,
     left = rule.looks - sessions[1]
     if left <= 0:
         return "at the maximum"
-    need = more_rounds(c, rule, min(trials, base_trials), sessions)
+    if sessions[1] < sessions[0]:
+        return "left earlier"  # the baseline went on without it: its looks are spent
+    need = more_rounds(c, rule, min(trials, base_trials), sessions, cap=rule.looks)
     return "measuring" if need is not None and need <= left else "cannot decide in time"
 
 

@@ -188,12 +188,8 @@ class StoredRun(BaseModel):
         return self.recipe.slo.max_accuracy_drop_pct / 100
 
     def speed_rule(self, workload: str | None = None) -> SpeedRule:
-        """How the run judges speed in ``workload`` (default: the primary one): the recipe's
-        margin and session spread, its sweep's planned looks, and the trials of one round."""
-        w = self.workload(workload)
-        slo = self.recipe.slo
-        return SpeedRule(slo.speed_margin_pct / 100, slo.session_spread_pct / 100,
-                         self.recipe.precision.max_rounds, w.trials)
+        """How the run judges speed in ``workload`` (default: the primary one)."""
+        return SpeedRule.of(self.recipe, workload)
 
     def workload(self, name: str | None = None) -> Workload:
         """A workload of the recipe (default: the primary one)."""

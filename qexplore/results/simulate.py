@@ -22,8 +22,8 @@ import numpy as np
 from qexplore.evaluate.stats import chunk_schedule, paired_test
 from qexplore.loadtest.intervals import rate_interval
 from qexplore.loadtest.metrics import Latency, LevelSummary, UserTps
-from qexplore.results.rounds import FIGURE, standing
-from qexplore.results.speed import SpeedRule, compare_speed
+from qexplore.results.rounds import standing
+from qexplore.results.speed import FIGURE, SpeedRule, compare_speed
 
 
 @dataclass(frozen=True)

@@ -33,12 +33,14 @@ from dataclasses import dataclass
 from statistics import NormalDist
 
 from qexplore.loadtest.metrics import LevelSummary
+from qexplore.recipes.schema import Recipe
 from qexplore.results.formats import sig3
 
 Z = 1.959964  # two-sided 95 %
 ALPHA = 0.05
 MAX_ROUNDS_ESTIMATED = 100  # beyond this many more rounds, "cannot decide it here"
 LOWER_IS_BETTER = ("ttft_ms.", "tpot_ms.", "itl_ms.", "e2e_ms.")
+FIGURE = "user_tps.p1"  # what the SLO, the verdict columns and the rounds read
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,15 @@ class SpeedRule:
     session_spread: float = 0.0
     looks: int = 1
     per_session: int = 0
+
+    @classmethod
+    def of(cls, recipe: Recipe, workload: str | None = None) -> SpeedRule:
+        """How a recipe judges speed in ``workload`` (default: its first): its margin and
+        session spread, its planned looks (``precision.max_rounds``), a round's trials."""
+        w = next((x for x in recipe.workloads if x.name == workload), recipe.workloads[0])
+        slo = recipe.slo
+        return cls(slo.speed_margin_pct / 100, slo.session_spread_pct / 100,
+                   recipe.precision.max_rounds, w.trials)
 
     @property
     def z(self) -> float:
@@ -142,14 +153,15 @@ def rounds_to_decide(reference: LevelSummary, other: LevelSummary, figure: str,
 
 
 def more_rounds(c: SpeedComparison, rule: SpeedRule, trials: int,
-                sessions: tuple[int, int] = (1, 1)) -> int | None:
+                sessions: tuple[int, int] = (1, 1), cap: int | None = None) -> int | None:
     """About how many more rounds per side (each ``rule.per_session`` trials on a fresh server
     session; one trial in the same session when ``per_session`` is 0) would decide an
     ``inconclusive`` comparison that rests on ``trials`` trials a side and ``sessions``
     sessions, were the ratio to stay where it is: the trials' share of the log ratio's variance
-    shrinks as 1/trials, the sessions' share as 1/sessions (not at all within one session). 0
-    when it is decided; None when no number can (the session spread alone is wider than the
-    room the ratio leaves, or the ratio sits on the margin's edge), or more than
+    shrinks as 1/trials, the sessions' share as 1/sessions (not at all within one session); a
+    side already at ``cap`` sessions gains none. 0 when it is decided; None when no number can
+    (the session spread alone is wider than the room the ratio leaves, the ratio sits on the
+    margin's edge, or both sides reach the cap first), or more than
     :data:`MAX_ROUNDS_ESTIMATED` would be needed."""
     if c.verdict != "inconclusive":
         return 0
@@ -160,12 +172,21 @@ def more_rounds(c: SpeedComparison, rule: SpeedRule, trials: int,
     # beyond it, the distance from 1 (the interval must exclude 1)
     room = min(math.log1p(m) - log_r, log_r - math.log1p(-m)) if inside else abs(log_r)
     trial_var = max(0.0, (math.log(c.hi / c.lo) / (2 * rule.z)) ** 2 - rule.session_var(*sessions))
-    n, per, (s_a, s_b) = max(1, trials), rule.per_session or 1, sessions
+    n, per = max(1, trials), rule.per_session or 1
     need = (room / rule.z) ** 2
     if room <= 0:
         return None
+    limit = MAX_ROUNDS_ESTIMATED if cap is None else cap
     for k in range(1, MAX_ROUNDS_ESTIMATED + 1):
-        grow = k if rule.per_session else 0
-        if trial_var * n / (n + k * per) + rule.session_var(s_a + grow, s_b + grow) <= need:
+        if rule.per_session:  # each round a fresh session a side, up to the cap
+            grown = [min(s + k, max(s, limit)) for s in sessions]
+            if grown == list(sessions):
+                return None  # both sides at the cap: nothing more to measure
+            added = [(g - s) * per for s, g in zip(sessions, grown, strict=True)]
+        else:  # more trials in the same session: the session's share stays
+            grown, added = list(sessions), [k, k]
+        # the trials' share: each side's half of it over its grown count
+        trials_part = sum(trial_var / 2 * n / (n + a) for a in added)
+        if trials_part + rule.session_var(*grown) <= need:
             return k
     return None

@@ -21,7 +21,7 @@ from qexplore.results.pareto import (
     recommend,
 )
 from qexplore.results.run import StoredRun, StoredVariant, level_bound
-from qexplore.results.speed import compare_speed
+from qexplore.results.speed import FIGURE, compare_speed
 
 INTEGER_COLUMNS = ("at_users", "capacity_users", "kv_cache_tokens", "kv_cache_tokens_est",
                    "stalls", "trials_used", "docs_used")
@@ -104,7 +104,7 @@ def _add_speed_verdict(run: StoredRun, v: StoredVariant, row: VariantRow) -> Non
         return
     base = _reference_level(run, run.primary_workload(), row.at_users)
     if base is not None:
-        row.speed = compare_speed(base, row.level, "user_tps.p1", run.speed_rule())
+        row.speed = compare_speed(base, row.level, FIGURE, run.speed_rule())
         row.speed_verdict = row.speed.verdict
 
 

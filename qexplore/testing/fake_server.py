@@ -22,6 +22,8 @@ end-to-end time is what the knobs say and a load tester's figures can be checked
     FAKE_HANG_EVERY    every Nth request never answers            (0 = never)
     FAKE_BROKEN        "1": /health is fine, the first completion crashes the server (exit 1),
                        logging a crash shaped like vLLM's (see CRASH_LOG)
+    FAKE_BROKEN_START  "N:PATH": the Nth server started (counted in the file PATH) is broken as
+                       FAKE_BROKEN says (a later round's server that crashes)
     FAKE_EXIT_AT_START "N": exit with code N during start-up, after logging an error
     FAKE_DIE_AT        "N": the Nth completion (the start-up smoke request is the first) kills
                        the server with SIGKILL, as the OOM killer would
@@ -36,6 +38,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -71,6 +74,7 @@ class Fake:
     def __init__(self, model: str, itl_s: float | None = None) -> None:
         self.model = model
         self.itl_s = knob("FAKE_ITL_S") if itl_s is None else itl_s
+        self.broken = os.environ.get("FAKE_BROKEN") == "1" or _nth_start_broken()
         self.counter = itertools.count(1)
         self.running = 0
         self.served = 0
@@ -107,7 +111,7 @@ class Fake:
     async def complete(self, request: web.Request) -> web.StreamResponse:
         n = next(self.counter)
         body: dict[str, Any] = await request.json()
-        if os.environ.get("FAKE_BROKEN") == "1":
+        if self.broken:
             print(CRASH_LOG, flush=True)
             os._exit(1)
         if n >= int(os.environ.get("FAKE_DIE_AT") or sys.maxsize):
@@ -160,6 +164,18 @@ class Fake:
             await resp.write(f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n".encode())
         await resp.write(b"data: [DONE]\n\n")
         return resp
+
+
+def _nth_start_broken() -> bool:
+    """Counts this start in FAKE_BROKEN_START's file; whether it is the broken one."""
+    spec = os.environ.get("FAKE_BROKEN_START")
+    if not spec:
+        return False
+    n, path = spec.split(":", 1)
+    counter = Path(path)
+    count = int(counter.read_text() or 0) + 1 if counter.exists() else 1
+    counter.write_text(str(count))
+    return count == int(n)
 
 
 def parse_args(argv: list[str]) -> tuple[str, str, int, str, float | None]:

@@ -71,12 +71,31 @@ def test_an_undecided_level_is_measured_again_until_decided(
     with Store(tmp_path / "s.db") as store:
         run = load_run(store, store.runs()[0]["run_id"])
     states = {s.variant: (s.comparison.verdict, s.state, s.rounds) for s in level_states(run)}
+    # twin could not be decided in time after round 1; once the baseline went on without it,
+    # it is "left earlier" (never taken up again)
     assert states == {"slow": ("slower", "decided", 2),
-                      "twin": ("inconclusive", "cannot decide in time", 1)}
+                      "twin": ("inconclusive", "left earlier", 1)}
+    assert "cannot decide in time" in done.stdout  # what round 2's heading said of twin
     assert "speed decided or stopped" in done.stdout
     again = sweep(tmp_path)  # resumed: everything recorded, nothing left to decide
     assert again.returncode == 0 and "round 2" not in again.stdout, again.stdout
     assert trials(tmp_path) == {"base": 6, "slow": 6, "twin": 3}
+
+
+def test_a_later_round_that_fails_keeps_what_the_first_measured(
+        fake_vllm: Callable[..., None], tmp_path: Path) -> None:
+    # servers start base, slow, twin, then round 2's base and slow: the fifth crashes
+    fake_vllm(broken_start=f"5:{tmp_path / 'starts'}")
+    done = sweep(tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr  # partial: a server crashed
+    assert "its later round failed" in done.stdout, done.stdout
+    assert trials(tmp_path) == {"base": 6, "slow": 3, "twin": 3}
+    with Store(tmp_path / "s.db") as store:
+        run = load_run(store, store.runs()[0]["run_id"])
+    slow = run.variant("slow")
+    assert slow is not None and slow.status == "ok"
+    assert (slow.error or "").startswith("a later round failed")
+    assert [s.concurrency for s in run.closed_loop("slow")] == [2]  # round 1's level stands
 
 
 def test_no_round_starts_past_the_time_budget(fake_vllm: Callable[..., None],
@@ -128,23 +147,31 @@ def test_the_next_round_measures_the_undecided_and_the_baseline(tmp_path: Path) 
                                                   "bf16": {("short", 16): 6}}
 
 
-def test_a_round_cut_short_is_completed_and_the_maximum_holds(tmp_path: Path) -> None:
+def test_a_round_cut_short_is_completed_and_a_variant_left_stays_left(tmp_path: Path) -> None:
     from qexplore.results.rounds import next_round
 
-    # 12 % session spread: edge (20 % slower) after a round cut short (4 trials: 2 sessions)
-    # against the baseline at 9 (3 rounds, the maximum): half-width 2.394 × √(2 × 0.0102² +
-    # ln(1.12)² × (1/2 + 1/3)) = 0.250 > ln(1/0.8) = 0.223: inconclusive; with a third round
-    # of its own, 2.394 × √(0.0102² × (1 + 4/6) + ln(1.12)² × 2/3) = 0.223: about decided, so
-    # measuring; only edge is measured (the baseline is at the maximum), up to 6 trials
-    with planted(tmp_path, {"bf16": (10.0, 9), "edge": (8.0, 4)}, spread_pct=12) as store:
+    # 12 % session spread, 22 % slower (room ln(1/0.78) = 0.248). After a round cut short
+    # (edge at 4 trials, 2 sessions; the baseline at 6): half-width 2.394 × √(2 × 0.0102² +
+    # ln(1.12)² × (1/2 + 1/2)) = 0.274: inconclusive; a third session a side brings it to
+    # 2.394 × √(2 × 0.0102² × 4/7 / 2 + ln(1.12)² × 2/3) = 0.223: measuring, and the next
+    # round completes edge's round and brings the baseline to its third
+    with planted(tmp_path, {"bf16": (10.0, 6), "edge": (7.8, 4)}, spread_pct=12) as store:
         run = load_run(store, "r")
     (state,) = level_states(run)
-    assert (state.rounds, state.state) == (2, "measuring")
-    assert next_round(run, [state]) == {"edge": {("short", 16): 6}}
+    assert (state.comparison.verdict, state.rounds, state.state) == ("inconclusive", 2,
+                                                                     "measuring")
+    assert next_round(run, [state]) == {"edge": {("short", 16): 6}, "bf16": {("short", 16): 9}}
+    # a variant the baseline went on without (1 round against its 2) is not taken up again:
+    # its looks were spent when it was left
+    with planted(tmp_path / "left", {"bf16": (10.0, 6), "edge": (7.8, 3)},
+                 spread_pct=12) as store:
+        run = load_run(store, "r")
+    assert [s.state for s in level_states(run)] == ["left earlier"]
+    assert next_round(run, level_states(run)) == {}
     # one round allowed: a fixed budget never measures again (10 % slower, half-width 1.96 ×
     # 0.0705 = 0.138 > ln(1/0.9) = 0.105: inconclusive, and left so)
     with planted(tmp_path / "fixed", {"bf16": (10.0, 3), "edge": (9.0, 3)},
-                 max_rounds=1) as store:
+                 spread_pct=5, max_rounds=1) as store:
         run = load_run(store, "r")
     assert [s.state for s in level_states(run)] == ["at the maximum"]
     assert next_round(run, level_states(run)) == {}

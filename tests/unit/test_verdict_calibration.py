@@ -1,4 +1,4 @@
-"""The verdicts are calibrated: drawn from known truths (``qexplore.results.simulate.py``) and
+"""The verdicts are calibrated: drawn from known truths (``qexplore/results/simulate.py``) and
 measured until decided at the default budget, 400 comparisons each, they make false decisions
 at most as often as their level says and find real differences as often as issue 25 asks.
 Seeded draws; the thresholds are the statistics' promises (a 5 % error level and the power
@@ -24,7 +24,7 @@ def test_an_a_a_speed_comparison_rarely_calls_a_difference() -> None:
     for world, rule in ((SpeedWorld(), RULE),
                         (SpeedWorld(1.0, 0.15, 0.25, 0.05), replace(RULE, session_spread=0.25))):
         t = simulate_speed(world, rule, RUNS, seed=1)
-        assert t.runs == RUNS and max(t.spent) <= rule.looks
+        assert t.runs == RUNS
         assert t.share("faster", "slower") <= 0.05, t.line()
 
 

@@ -184,7 +184,8 @@ class Slo(Strict):
     )
     max_ttft_ms: PositiveFloat | None = Field(None, description="Ceiling on TTFT p99, if any.")
     speed_margin_pct: Annotated[float, Field(ge=0, lt=100)] = Field(
-        10, description="Speed differences smaller than this are 'same' even when significant.")
+        10, description="Speed margin: a difference smaller than this is never 'faster' or "
+        "'slower'; 'equivalent' needs the ratio's whole interval within it.")
     session_spread_pct: Annotated[float, Field(ge=0, lt=100)] = Field(
         5, description="How much one server session's speed strays from another's on this "
         "machine (a standard deviation, %); speed verdicts and compare allow for it. Measure it "

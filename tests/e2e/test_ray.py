@@ -23,7 +23,7 @@ import pytest
 
 from qexplore.loadtest.metrics import LevelSummary
 from qexplore.results.run import load_run
-from qexplore.results.speed import compare_speed
+from qexplore.results.speed import SpeedRule, compare_speed
 from qexplore.results.store import Store
 from qexplore.serve.manager import VllmServer
 
@@ -107,7 +107,7 @@ def test_the_demo_through_ray_matches_the_local_sweep(
         assert (ray.sent, ray.completed, ray.trials) == (local.sent, local.completed, local.trials)
         assert tokens == [16 * local.completed] * 2, tokens
         for figure in ("output_tps", "user_tps.p1"):
-            c = compare_speed(local, ray, figure, MARGIN, SPREAD_PCT / 100)
+            c = compare_speed(local, ray, figure, SpeedRule(MARGIN, SPREAD_PCT / 100))
             print(f"{users} users, {c.describe()}: {c.verdict}")
             assert c.lo is not None and c.hi is not None, c.describe()  # both sides measured
     # the evaluation's per-sample files and the run's raw records came home with it

@@ -128,7 +128,7 @@ def round_seconds(run: StoredRun, plan: dict[str, dict[Level, int]]) -> float:
     total = 0.0
     for name, levels in plan.items():
         v = run.variant(name)
-        total += (v.server.startup_s if v and v.server and v.server.startup_s else 0.0) or 0.0
+        total += (v.server.startup_s or 0.0) if v and v.server else 0.0
         have = {(w, s.concurrency): s for w, _ in levels for s in run.closed_loop(name, w)}
         for level, target in levels.items():
             s = have.get(level)

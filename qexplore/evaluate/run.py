@@ -31,6 +31,17 @@ class TaskSpec:
 
 
 @dataclass(frozen=True)
+class Look:
+    """One look of a chunked evaluation (``precision.first_docs``): its number (1, 2, …),
+    the first look's documents per task, and in later looks each leaf task's range in the
+    seeded order of its documents (only those leaves are evaluated)."""
+
+    number: int
+    first: int
+    ranges: dict[str, tuple[int, int]] | None = None
+
+
+@dataclass(frozen=True)
 class EvalJob:
     """What to evaluate and where: ``base_url`` ends before ``/v1``."""
 
@@ -43,6 +54,7 @@ class EvalJob:
     seed: int = 1234
     max_length: int = 2048
     api_key: str | None = None
+    look: Look | None = None  # None: every document at once (up to each task's limit)
 
     def model_args(self) -> dict[str, Any]:
         """lm-eval's local-completions arguments. Token-list requests: text requests shift
@@ -119,10 +131,15 @@ def local_tasks_only(tasks: list[str], include_path: str | None) -> bool:
 
 
 def evaluate(job: EvalJob, out_dir: Path, on_line: OnLine | None = None) -> EvalResult:
-    """Run lm-eval in a guarded child process; results and per-sample logs land in ``out_dir``."""
+    """Run lm-eval in a guarded child process; results and per-sample logs land in ``out_dir``
+    (a look of a chunked evaluation: in ``out_dir/looks/N``, its result this look's alone;
+    :func:`merge_looks` joins them)."""
+    if job.look is not None:
+        out_dir = out_dir / "looks" / str(job.look.number)
     out_dir.mkdir(parents=True, exist_ok=True)
     spec = {"model_args": job.model_args(), "groups": job.groups(), "seed": job.seed,
-            "include_path": job.include_path, "out": str(out_dir)}
+            "include_path": job.include_path, "out": str(out_dir), "docs": _docs(job.look,
+                                                                               job.seed)}
     (out_dir / "job.json").write_text(json.dumps(spec, indent=1))
     env = {**os.environ, "OPENAI_API_KEY": job.api_key or "EMPTY"}
     _run_child(out_dir / "job.json", out_dir / "eval.log", env, on_line)
@@ -130,8 +147,27 @@ def evaluate(job: EvalJob, out_dir: Path, on_line: OnLine | None = None) -> Eval
     return EvalResult(normalize(raw), out_dir / "lm-eval.json", out_dir / "samples", raw)
 
 
-def _run_child(job: Path, log_path: Path, env: dict[str, str], on_line: OnLine | None) -> None:
-    cmd = [sys.executable, "-u", "-m", "qexplore.evaluate.worker", "run", str(job)]
+def _docs(look: Look | None, seed: int) -> dict[str, Any] | None:
+    if look is None:
+        return None
+    return {"first": look.first, "seed": seed,
+            "ranges": None if look.ranges is None else {k: list(v) for k, v in look.ranges.items()}}
+
+
+def merge_looks(eval_dir: Path, first: int, on_line: OnLine | None = None) -> EvalResult:
+    """A chunked evaluation's looks so far (``eval_dir/looks/N``) as one result in
+    ``eval_dir``: per leaf task, its samples of every look and its metrics aggregated over
+    them; ``raw["docs"]`` says per leaf its documents done, in all, and its planned looks."""
+    (eval_dir / "merge.json").write_text(json.dumps({"dir": str(eval_dir), "first": first}))
+    _run_child(eval_dir / "merge.json", eval_dir / "merge.log", dict(os.environ), on_line,
+               "merge")
+    raw = json.loads((eval_dir / "lm-eval.json").read_text())
+    return EvalResult(normalize(raw), eval_dir / "lm-eval.json", eval_dir / "samples", raw)
+
+
+def _run_child(job: Path, log_path: Path, env: dict[str, str], on_line: OnLine | None,
+               mode: str = "run") -> None:
+    cmd = [sys.executable, "-u", "-m", "qexplore.evaluate.worker", mode, str(job)]
     code, tail = run_logged(cmd, log_path, "[eval]", on_line, env)
     if code != 0:
         last = next((t for t in reversed(tail) if "Error" in t), tail[-1] if tail else "")
@@ -172,4 +208,9 @@ def _paired(base: EvalResult, variant: EvalResult, task: str, metric: str, v: di
     binary = name not in ROLLING and set(bs.values()) | set(vs.values()) <= {0.0, 1.0}
     return paired_test(metric, base.tasks[task].get(metric, {}).get("value"), v["value"], bs, vs,
                        hib if name not in ROLLING else False, binary, max_drop,
-                       log_scale=name in ROLLING)
+                       log_scale=name in ROLLING, looks=planned_looks(variant.raw, task))
+
+
+def planned_looks(raw: dict[str, Any], task: str) -> int:
+    """The looks a chunked evaluation planned for a task (1: evaluated at once)."""
+    return int(raw.get("docs", {}).get(task, {}).get("looks", 1))

@@ -73,6 +73,12 @@ class Comparison:
     test: str
     pairs: int
     recovery_lo: float | None = None  # one-sided 95 % lower bound of the recovery
+    looks: int = 1  # the looks its evaluation planned: its test is at 5 %/looks
+
+    @property
+    def adjusted_p(self) -> float:
+        """The p-value Bonferroni-adjusted for its looks (compared with 5 %)."""
+        return min(1.0, self.p_value * self.looks)
 
 
 def recovery(base: float | None, variant: float | None, higher_is_better: bool) -> float | None:
@@ -112,7 +118,7 @@ def paired_test(metric: str, base_value: float | None, variant_value: float | No
         verdict = "equivalent" if floor is not None and floor >= 1 - max_drop else "inconclusive"
     return Comparison(metric, base_value, variant_value,
                       recovery(base_value, variant_value, higher_is_better), p, verdict, test,
-                      len(ids), floor)
+                      len(ids), floor, looks)
 
 
 def binary_recovery_lo(base: Sequence[float], variant: Sequence[float], alpha: float = ALPHA
@@ -171,13 +177,14 @@ def holm(p_values: Sequence[float], alpha: float = ALPHA) -> list[bool]:
 
 def family_verdict(comparisons: Sequence[Comparison], alpha: float = ALPHA) -> str | None:
     """One verdict over a family of tests (a variant's primary metric per task): ``worse`` if a
-    test Holm rejects went against the variant, else ``better`` if one went for it; else
-    ``equivalent`` when every test is (an intersection–union test: each at the level, no
-    correction needed), else ``inconclusive``; None for an empty family."""
+    test Holm rejects (on p-values adjusted for each test's looks) went against the variant,
+    else ``better`` if one went for it; else ``equivalent`` when every test is (an
+    intersection–union test: each at the level, no correction needed), else
+    ``inconclusive``; None for an empty family."""
     if not comparisons:
         return None
-    kept = [c.verdict for c, r in zip(comparisons, holm([c.p_value for c in comparisons], alpha),
-                                      strict=True) if r]
+    kept = [c.verdict for c, r in zip(comparisons, holm([c.adjusted_p for c in comparisons],
+                                                         alpha), strict=True) if r]
     if "worse" in kept:
         return "worse"
     if "better" in kept:

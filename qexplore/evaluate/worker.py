@@ -2,6 +2,7 @@
 
     python -m qexplore.evaluate.worker check JOB.json   → prints {"problems": [...]}
     python -m qexplore.evaluate.worker run JOB.json     → writes JOB["out"]/lm-eval.json, samples
+    python -m qexplore.evaluate.worker merge JOB.json   → a chunked evaluation's looks as one
 
 Why a child process and the Python API: lm-eval brings torch, transformers and datasets
 (seconds to import, ~1–2 GB) and configures global logging; a child returns that memory when it
@@ -89,7 +90,9 @@ def check(job: dict[str, Any]) -> list[str]:
 
 
 def run(job: dict[str, Any]) -> None:
-    """One lm-eval call per (few-shot, limit) group of tasks, merged into one result."""
+    """One lm-eval call per (few-shot, limit) group of tasks, merged into one result. With
+    ``job["docs"]`` (a chunked evaluation's look), each leaf task evaluates only its chunk of
+    the seeded order (see :func:`chunk_ids`)."""
     import lm_eval
 
     out = Path(job["out"])
@@ -99,11 +102,17 @@ def run(job: dict[str, Any]) -> None:
     samples: dict[str, Any] = {}
     for group in job["groups"]:
         say(f"tasks {', '.join(group['tasks'])} against {job['model_args']['base_url']}")
+        tasks, chosen = group["tasks"], None
+        if job.get("docs") is not None:
+            tasks, chosen = chunk(tm, group, job["docs"], results)
+            if not tasks:
+                continue
         part = lm_eval.simple_evaluate(
-            model="local-completions", model_args=job["model_args"], tasks=group["tasks"],
-            num_fewshot=group.get("num_fewshot"), limit=group.get("limit"), log_samples=True,
-            task_manager=tm, random_seed=job["seed"], numpy_random_seed=job["seed"],
-            torch_random_seed=job["seed"], fewshot_random_seed=job["seed"],
+            model="local-completions", model_args=job["model_args"], tasks=tasks,
+            num_fewshot=group.get("num_fewshot"), limit=None if chosen else group.get("limit"),
+            samples=chosen, log_samples=True, task_manager=tm, random_seed=job["seed"],
+            numpy_random_seed=job["seed"], torch_random_seed=job["seed"],
+            fewshot_random_seed=job["seed"],
         )
         assert part is not None
         samples |= part.pop("samples", {})
@@ -111,13 +120,118 @@ def run(job: dict[str, Any]) -> None:
             results.setdefault(key, {}).update(part.get(key, {}))
         results["lm_eval_version"] = part.get("lm_eval_version")
     (out / "lm-eval.json").write_text(json.dumps(results, default=str, indent=1))
-    sample_dir = out / "samples"
-    sample_dir.mkdir(exist_ok=True)
+    write_samples(out / "samples", samples)
+    say("done")
+
+
+def chunk(tm: Any, group: dict[str, Any], docs: dict[str, Any], results: dict[str, Any]
+          ) -> tuple[list[Any], dict[str, list[int]]]:
+    """A group's leaf tasks that have documents in this look, and each one's doc ids. Records
+    in ``results["docs"]`` each leaf's recipe task, its documents in all, and this chunk's
+    range, and in ``results["aggregation"]`` its metrics' lm-eval aggregations by name."""
+    from lm_eval.api.registry import AGGREGATION_REGISTRY
+
+    names = {id(f): k for k, f in AGGREGATION_REGISTRY.items()}
+    ranges = docs.get("ranges")
+    tasks, chosen = [], {}
+    for name in group["tasks"]:
+        for leaf, task in tm.load(name)["tasks"].items():
+            if ranges is not None and leaf not in ranges:
+                continue
+            start, stop = ranges[leaf] if ranges is not None else (0, docs["first"])
+            total = min(len(task.eval_docs), group.get("limit") or len(task.eval_docs))
+            ids = chunk_ids(len(task.eval_docs), total, start, stop, docs["seed"])
+            if not ids:
+                continue
+            tasks.append(task)
+            chosen[leaf] = ids
+            results.setdefault("docs", {})[leaf] = {"task": name, "total": total,
+                                                    "start": start, "stop": start + len(ids)}
+            results.setdefault("aggregation", {})[leaf] = {
+                m: names.get(id(f), "mean") for m, f in task.aggregation().items()}
+    return tasks, chosen
+
+
+def chunk_ids(n: int, total: int, start: int, stop: int, seed: int) -> list[int]:
+    """Doc ids ``start``..``stop`` of one fixed shuffled order of a task's ``n`` documents
+    (seeded, the same for every variant and look), of which the first ``total`` are ever
+    used. Sorted: lm-eval maps its samples' positions back to ids as if they were."""
+    import numpy as np
+
+    order = np.random.default_rng(seed).permutation(n)[:total]
+    return sorted(int(i) for i in order[start:stop])
+
+
+def write_samples(sample_dir: Path, samples: dict[str, Any], raw: bool = False) -> None:
+    """Per task, its rows as JSON lines: lm-eval's sample logs (cut to :func:`_sample`), or
+    rows already cut (``raw``)."""
+    sample_dir.mkdir(parents=True, exist_ok=True)
     for task, rows in samples.items():
         with open(sample_dir / f"{task}.jsonl", "w") as f:
             for row in rows:
-                f.write(json.dumps(_sample(row), default=str) + "\n")
-    say("done")
+                f.write(json.dumps(row if raw else _sample(row), default=str) + "\n")
+
+
+def merge(job: dict[str, Any]) -> None:
+    """A chunked evaluation's looks (``JOB["dir"]/looks/K``, each written by :func:`run`) as
+    one result in ``JOB["dir"]``: every leaf task's samples of all looks, its metrics
+    aggregated over them with lm-eval's own aggregation and standard error, and under
+    ``"docs"`` its documents done, in all, and its planned looks (from ``JOB["first"]``)."""
+    from qexplore.evaluate.stats import chunk_schedule
+
+    root = Path(job["dir"])
+    merged, rows = _read_looks(root)
+    for leaf, entries in merged.get("results", {}).items():
+        if leaf not in merged.get("docs", {}):
+            continue
+        done = len({doc for doc, _ in rows.get(leaf, {})})
+        _aggregate(entries, merged["aggregation"][leaf], rows.get(leaf, {}).values())
+        entries["sample_len"] = done
+        info = merged["docs"][leaf]
+        merged["docs"][leaf] = {"task": info["task"], "total": info["total"], "done": done,
+                                "looks": len(chunk_schedule(job["first"], info["total"]))}
+        merged["n-samples"][leaf] = {**merged["n-samples"].get(leaf, {}), "effective": done}
+    (root / "lm-eval.json").write_text(json.dumps(merged, default=str, indent=1))
+    write_samples(root / "samples", {leaf: list(r.values()) for leaf, r in rows.items()},
+                  raw=True)
+    say("merged")
+
+
+def _read_looks(root: Path) -> tuple[dict[str, Any], dict[str, dict[tuple[Any, Any], Any]]]:
+    """The finished looks' results, merged key by key (a later look's entries win), and per
+    task its sample rows by (doc id, filter): a document evaluated twice counts once."""
+    looks = sorted((d for d in (root / "looks").iterdir() if (d / "lm-eval.json").exists()),
+                   key=lambda d: int(d.name))
+    merged: dict[str, Any] = {}
+    rows: dict[str, dict[tuple[Any, Any], dict[str, Any]]] = {}
+    for d in looks:
+        raw = json.loads((d / "lm-eval.json").read_text())
+        for key in ("results", "higher_is_better", "versions", "n-shot", "configs",
+                    "aggregation", "docs", "n-samples"):
+            merged.setdefault(key, {}).update(raw.get(key, {}))
+        merged["lm_eval_version"] = raw.get("lm_eval_version")
+        for f in (d / "samples").glob("*.jsonl"):
+            for line in f.read_text().splitlines():
+                r = json.loads(line)
+                rows.setdefault(f.stem, {})[(r["doc_id"], r.get("filter"))] = r
+    return merged, rows
+
+
+def _aggregate(entries: dict[str, Any], aggs: dict[str, str], rows: Any) -> None:
+    """A task's ``metric,filter`` entries recomputed over ``rows`` with the metrics'
+    lm-eval aggregations (by name) and their standard errors."""
+    from lm_eval.api.metrics import stderr_for_metric
+    from lm_eval.api.registry import AGGREGATION_REGISTRY
+
+    rows = list(rows)
+    for key in [k for k in entries if "," in k and "_stderr," not in k]:
+        metric, flt = key.split(",", 1)
+        values = [r["metrics"][metric] for r in rows
+                  if r.get("filter") == flt and metric in r["metrics"]]
+        fn = AGGREGATION_REGISTRY[aggs.get(metric, "mean")]
+        se = stderr_for_metric(fn, 1000)
+        entries[key] = fn(values) if values else None
+        entries[f"{metric}_stderr,{flt}"] = se(values) if se and len(values) > 1 else "N/A"
 
 
 def _sample(row: dict[str, Any]) -> dict[str, Any]:
@@ -131,6 +245,8 @@ def main(mode: str, job_path: str) -> None:
     job = json.loads(Path(job_path).read_text())
     if mode == "check":
         print(json.dumps({"problems": check(job)}))
+    elif mode == "merge":
+        merge(job)
     else:
         run(job)
 

@@ -6,13 +6,23 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from qexplore.errors import RecipeError
-from qexplore.evaluate.results import normalize
-from qexplore.evaluate.run import EvalJob, TaskSpec, check_tasks, evaluate, paired_comparisons
+from qexplore.evaluate.results import load_samples, normalize
+from qexplore.evaluate.run import (
+    EvalJob,
+    EvalResult,
+    Look,
+    TaskSpec,
+    check_tasks,
+    evaluate,
+    merge_looks,
+    paired_comparisons,
+)
 from qexplore.quantize.build import BuildRecord
 from qexplore.recipes.resolve import DEMO_TASKS
 from qexplore.recipes.schema import Recipe
@@ -79,3 +89,29 @@ def test_an_offline_hub_task_fails_at_once_naming_the_dataset() -> None:
     assert e.value.problems == [
         "eval.tasks[0]: task 'gsm8k' needs the dataset 'openai/gsm8k' from the Hugging Face hub; "
         "it is not in the local cache and the hub cannot be reached"]
+
+
+def test_a_chunked_evaluation_equals_one_of_the_same_documents_at_once(
+    demo_server: VllmServer, demo_model: Path, tmp_path: Path
+) -> None:
+    # 10 documents, then 10 more, of the seeded order, joined: the same 20 documents, the same
+    # answer for each, and the same scores as lm-eval's own over those 20 evaluated at once
+    def run(look: Look, out: Path) -> EvalResult:
+        return evaluate(replace(job(demo_server, "demo", demo_model), look=look), out)
+
+    at_once = run(Look(1, 20), tmp_path / "at-once")
+    chunked = tmp_path / "chunked"
+    run(Look(1, 10), chunked)
+    run(Look(2, 10, {t: (10, 20) for t in TASKS}), chunked)
+    joined = merge_looks(chunked, 10)
+    for task in TASKS:
+        a = load_samples(at_once.samples_dir, task)
+        b = load_samples(joined.samples_dir, task)
+        assert sorted(a) == sorted(b) and len(a) == 20
+        # 40 documents (the limit) in looks of 10, 20, 40
+        assert joined.raw["docs"][task] == {"task": task, "total": LIMIT, "done": 20, "looks": 3}
+        for metric, m in joined.tasks[task].items():
+            mine, theirs = m["value"], at_once.tasks[task][metric]["value"]
+            assert mine == pytest.approx(theirs, rel=1e-4), (task, metric)
+        if task != "demo_ppl":  # 0/1 answers: each document's the same
+            assert a == b

@@ -27,7 +27,19 @@ from qexplore.quantize.build import build_variant
 from qexplore.recipes.schema import Recipe, Variant
 from qexplore.report.write import Written, write_reports
 from qexplore.results.provenance import provenance, recipe_hash
-from qexplore.results.rounds import level_states, next_round, round_seconds
+from qexplore.results.rounds import (
+    LevelState,
+    RoundPlan,
+    Standing,
+    TaskState,
+    level_states,
+    most_looks,
+    next_looks,
+    next_round,
+    round_number,
+    round_seconds,
+    task_states,
+)
 from qexplore.results.run import StoredRun, load_run
 from qexplore.results.store import Store, store_path
 from qexplore.serve.base import Server
@@ -176,9 +188,9 @@ def sweep(recipe: Recipe, opts: SweepOptions = SweepOptions(),
                                      plan.figures) for vp in plan.variants]
         try:
             result.statuses = ex.run(recorders, result.run_dir, obs)
-            if not opts.skip_loadtest and recipe.precision.max_rounds > 1:
+            if _adaptive(recipe, scope):
                 result.statuses |= _until_decided(store, run_id, recorders, ex, result.run_dir,
-                                                  obs, started)
+                                                  obs, started, scope)
             store.set_run_status(run_id, "partial" if result.failed else "complete")
         except KeyboardInterrupt:
             store.set_run_status(run_id, "interrupted")
@@ -189,55 +201,78 @@ def sweep(recipe: Recipe, opts: SweepOptions = SweepOptions(),
 
 
 def _until_decided(store: Store, run_id: str, recorders: list[VariantRecorder], ex: Executor,
-                   run_dir: Path, obs: Observer, started: float) -> dict[str, str]:
-    """Later rounds: the levels whose speed is undecided measured again on fresh servers,
-    the baseline's and the undecided variants', until decided, out of rounds, or out of this
+                   run_dir: Path, obs: Observer, started: float, scope: Scope
+                   ) -> dict[str, str]:
+    """Later rounds: the levels whose speed is undecided measured again, and the tasks whose
+    accuracy is undecided evaluated further, on fresh servers, the baseline's and the
+    undecided variants', until decided, out of rounds or documents, or out of this
     invocation's time budget, counted from ``started`` (see ``results/rounds.py``); each
     variant's status in them. Only this sweep's variants take part, and only with the
     baseline among them."""
     statuses: dict[str, str] = {}
     run = load_run(store, run_id)
-    precision, ref = run.recipe.precision, run.reference
+    ref = run.reference
     if ref is None or ref.name not in {r.name for r in recorders}:
         return statuses  # no baseline here to measure again beside them
-    for _ in range(precision.max_rounds):  # a round per pass; it ends before the last pass
+    budget, most = run.recipe.precision.time_budget_min, max(run.recipe.precision.max_rounds,
+                                                              most_looks(run))
+    for _ in range(most):
         names = {r.name for r in recorders if not r.retired}
-        states = level_states(run, names)
-        plan = {v: levels for v, levels in next_round(run, states).items() if v in names}
-        if ref.name not in plan:
-            obs.rounds("speed decided or stopped", states)
+        states = _states(run, names, scope)
+        plan = _round_plan(run, states, names, scope)
+        if ref.name not in plan.variants:
+            obs.rounds("speed and accuracy decided or stopped", states)
             break
-        budget, expected = precision.time_budget_min, round_seconds(run, plan)
+        expected = round_seconds(run, plan)
         if budget is not None and time.monotonic() - started + expected > 60 * budget:
             obs.rounds(f"time budget of {budget:g} min: no new round (the next would take "
                        f"about {expected / 60:.1f} min)", states)
             break
-        obs.rounds(f"round {_round_number(run, plan)} of at most {precision.max_rounds}, about "
+        obs.rounds(f"round {round_number(run, plan)} of at most {most}, about "
                    f"{expected / 60:.1f} min: measuring again on freshly started servers",
                    states)
         statuses |= _one_round(recorders, plan, ex, run_dir, obs)
         run = load_run(store, run_id)
     else:  # passes ran out (a resumed sweep completing a round cut short takes one more)
-        obs.rounds("speed after the last round", level_states(run, names))
+        obs.rounds("after the last round", _states(run, names, scope))
     return statuses
 
 
-def _round_number(run: StoredRun, plan: dict[str, dict[tuple[str, int], int]]) -> int:
-    """The round a plan measures: the most rounds' worth of trials it brings a level to."""
-    return max(-(-n // run.workload(w).trials) for levels in plan.values()
-               for (w, _), n in levels.items())
+def _states(run: StoredRun, names: set[str], scope: Scope) -> list[Standing]:
+    """Where each variant of ``names`` stands: its levels' speed and its tasks' accuracy."""
+    speed = [] if scope.skip_loadtest else level_states(run, names)
+    accuracy = [] if scope.skip_eval else task_states(run, names)
+    return [*speed, *accuracy]
 
 
-def _one_round(recorders: list[VariantRecorder], plan: dict[str, dict[tuple[str, int], int]],
-               ex: Executor, run_dir: Path, obs: Observer) -> dict[str, str]:
-    chosen = [r for r in recorders if r.name in plan]
+def _round_plan(run: StoredRun, states: list[Standing], names: set[str],
+                scope: Scope) -> RoundPlan:
+    """The next round: the levels and the task ranges each variant of ``names`` measures."""
+    levels = next_round(run, [s for s in states if isinstance(s, LevelState)])
+    docs = next_looks(run, [s for s in states if isinstance(s, TaskState)])
+    return RoundPlan({v: ls for v, ls in levels.items() if v in names},
+                     {v: ds for v, ds in docs.items() if v in names})
+
+
+def _one_round(recorders: list[VariantRecorder], plan: RoundPlan, ex: Executor, run_dir: Path,
+               obs: Observer) -> dict[str, str]:
+    chosen = [r for r in recorders if r.name in plan.variants]
     for r in chosen:
-        r.want = plan[r.name]
+        r.want, r.want_docs = plan.levels.get(r.name, {}), plan.docs.get(r.name)
     try:
         return ex.run(chosen, run_dir, obs)
     finally:
         for r in chosen:
-            r.want = None
+            r.want = r.want_docs = None
+
+
+def _adaptive(recipe: Recipe, scope: Scope) -> bool:
+    """Whether a sweep measures until decided: speed with more than one round, accuracy in
+    chunks."""
+    speed = not scope.skip_loadtest and recipe.precision.max_rounds > 1
+    accuracy = not scope.skip_eval and bool(recipe.eval.tasks) and \
+        recipe.precision.first_docs is not None
+    return speed or accuracy
 
 
 def _open_run(store: Store, recipe: Recipe, opts: SweepOptions) -> tuple[str, bool]:

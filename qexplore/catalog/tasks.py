@@ -16,6 +16,9 @@ class TaskSize:
     generated_tokens: int = 0  # tokens generated per document (generation tasks)
     fewshot: int = 0  # the few-shot count the prompt length is for (and lm-eval's default)
     subtasks: int = 1  # a group's subtasks: lm-eval's --limit applies to each
+    # the few-shot examples are the same for every document (lm-eval's ``first_n`` sampler):
+    # with prefix caching, only each document's own question is computed
+    shared_fewshot: bool = False
 
     def prompt_at(self, fewshot: int) -> float:
         """A request's prompt with ``fewshot`` examples (each about the size of the question)."""
@@ -29,8 +32,9 @@ class TaskSize:
 TASKS: dict[str, TaskSize] = {
     # GSM8K test split: 1,319 problems; lm-eval generates until "Question:" (≤ 256 tokens).
     "gsm8k": TaskSize(1_319, 1, 900, 150, fewshot=5),
-    # MMLU test split: 14,042 questions over 57 subjects, four choices each.
-    "mmlu": TaskSize(14_042, 4, 600, fewshot=5, subtasks=57),
+    # MMLU test split: 14,042 questions over 57 subjects, four choices each; each subject's
+    # few-shot examples are its dev split's first five (lm-eval's mmlu template: first_n).
+    "mmlu": TaskSize(14_042, 4, 600, fewshot=5, subtasks=57, shared_fewshot=True),
     # ARC-Challenge test split: 1,172 questions, about four choices each.
     "arc_challenge": TaskSize(1_172, 4, 1_600, fewshot=25),
     # HellaSwag validation split: 10,042 contexts, four endings each.

@@ -118,15 +118,19 @@ def _bound_table(p: Plan, workload: str) -> Table:
 
 
 def _time_table(p: Plan) -> Table:
-    """Each variant's build, server start, levels and evaluation, estimated: the first round,
-    each later round, and all of it measured until decided (expected and at most)."""
+    """Each variant's build, server start, levels and evaluation, estimated: a fixed budget
+    (one round, every document), each later round, and all of it measured until decided
+    (expected and at most); the sweep's sums, and theirs with every build cached (a nightly
+    sweep's)."""
     share = p.measured_share
     how = (f"levels at the {share[0]:.0%} of the bound run {share[1]} reached" if share
            else "levels at an assumed share of the bound")
-    most = p.recipe.precision.max_rounds
-    table = Table(title=f"time, estimated ({how}; up to {most} round{'s' * (most > 1)})",
+    most, first = p.recipe.precision.max_rounds, p.recipe.precision.first_docs
+    chunks = f"; accuracy in chunks from {first:,} documents" if first and p.recipe.eval.tasks \
+        else ""
+    table = Table(title=f"time, estimated ({how}; up to {most} round{'s' * (most > 1)}{chunks})",
                   box=None, header_style="bold", title_justify="left")
-    cols = ("variant", "build", "server start", "levels", "evaluation", "first round",
+    cols = ("variant", "build", "server start", "levels", "evaluation", "fixed budget",
             "later round", "expected", "at most")
     for col in cols:
         table.add_column(col, justify="left" if col == "variant" else "right")
@@ -134,10 +138,15 @@ def _time_table(p: Plan) -> Table:
         cells = (d.build_s, d.startup_s, d.levels_s, d.eval_s, d.total_s, d.round_s,
                  d.expected_s, d.worst_s)
         table.add_row(d.name, *("?" if c is None else _duration(c) for c in cells))
-    sums = [_sum([getattr(d, f) for d in p.durations]) for f in ("total_s", "expected_s",
-                                                                  "worst_s")]
+    fields = ("total_s", "expected_s", "worst_s")
+    sums = [_sum([getattr(d, f) for d in p.durations]) for f in fields]
+    builds = _sum([d.build_s for d in p.durations])
     table.add_row("[bold]sweep[/]", "", "", "", "", *(_duration(x) if x is not None else ""
                                                       for x in (sums[0], None, *sums[1:])))
+    if builds:
+        cached = [None if x is None or builds is None else x - builds for x in sums]
+        table.add_row("[bold]builds cached[/]", "", "", "", "", *(
+            _duration(x) if x is not None else "" for x in (cached[0], None, *cached[1:])))
     return table
 
 

@@ -4,6 +4,7 @@ lines when not on a terminal."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from types import TracebackType
 
 from rich.console import Console
@@ -21,7 +22,7 @@ from rich.table import Table
 from qexplore.loadtest.levels import Progress as LevelProgress
 from qexplore.loadtest.metrics import LevelSummary
 from qexplore.results.formats import cell, sig3
-from qexplore.results.rounds import LevelState
+from qexplore.results.rounds import Standing
 
 
 class LoadProgress:
@@ -127,7 +128,7 @@ class ConsoleObserver:
     def placement(self, rows: list[tuple[str, str, int]], left_out: list[str]) -> None:
         self.console.print(placement_table(rows, left_out))
 
-    def rounds(self, heading: str, states: list[LevelState]) -> None:
+    def rounds(self, heading: str, states: Sequence[Standing]) -> None:
         self.console.print(f"{self._t()} [bold]{heading}[/]", highlight=False)
         for s in states:
             self.console.print(f"    {s.line()}", highlight=False)

@@ -15,7 +15,7 @@ from typing import Any
 
 from qexplore.catalog.support import Support
 from qexplore.errors import ServerError
-from qexplore.evaluate.run import EvalJob, TaskSpec, evaluate
+from qexplore.evaluate.run import EvalJob, Look, TaskSpec, evaluate
 from qexplore.loadtest.client import Endpoint
 from qexplore.loadtest.levels import LevelPlan, Progress, RequestShape
 from qexplore.loadtest.metrics import LevelSummary, RequestSlo
@@ -38,11 +38,13 @@ OnLine = Callable[[str], None]
 @dataclass(frozen=True)
 class Todo:
     """What a variant still needs, as the store says: its unmeasured trials per workload and
-    whether its evaluation is missing. ``force`` rebuilds."""
+    whether its evaluation is missing (in a chunked evaluation, the ``look`` to take).
+    ``force`` rebuilds."""
 
     levels: list[tuple[str, list[LevelPlan]]]
     need_eval: bool
     force: bool = False
+    look: Look | None = None
 
     @property
     def empty(self) -> bool:
@@ -83,13 +85,15 @@ class Trial:
 
 @dataclass(frozen=True)
 class Evaluated:
-    """The evaluation: scores per task, and where its files are under the run's folder (their
-    bytes in ``files`` when measured elsewhere)."""
+    """The evaluation (of a chunked one, this ``look``'s): scores per task, and where its
+    files are under the run's folder (their bytes in ``files`` when measured elsewhere)."""
 
     tasks: dict[str, Any]
     raw_path: str  # relative to the run's folder
     samples_dir: str
     files: bytes | None = None
+    look: int | None = None
+    seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -209,18 +213,28 @@ class Measurement:
         tasks = [TaskSpec(t.name, t.num_fewshot if t.num_fewshot is not None else e.num_fewshot,
                           t.limit or e.limit) for t in e.tasks]
         r = self.recipe.resolved
+        look = self.todo.look
         job = EvalJob(server.base_url, self.variant.name, r.tokenizer, tasks, r.include_path,
                       e.num_concurrent, e.seed, self.recipe.model.max_model_len or 2048,
-                      server.api_key)
-        self.emit(Stage("eval", ", ".join(t.name for t in tasks)))
-        sub = Path("eval") / self.variant.name
+                      server.api_key, look)
+        self.emit(Stage("eval", ", ".join(t.name for t in tasks) + (
+            f" (look {look.number}: {_chunk_text(look)})" if look else "")))
+        sub, started = Path("eval") / self.variant.name, time.monotonic()
         result = evaluate(job, self.work_dir / sub,
                           on_line=lambda s: self.emit(Stage("eval", s)))
         self.emit(Evaluated(
             result.tasks, str(result.raw_path.relative_to(self.work_dir)),
             str(result.samples_dir.relative_to(self.work_dir)),
-            pack(self.work_dir, str(sub)) if self.remote else None))
+            pack(self.work_dir, str(sub)) if self.remote else None,
+            look.number if look else None, time.monotonic() - started))
         self.sent.add("eval")
+
+
+def _chunk_text(look: Look) -> str:
+    """"the first 250 documents of each task" or "gsm8k 250–500, hellaswag 250–500"."""
+    if look.ranges is None:
+        return f"the first {look.first:,} documents of each task"
+    return ", ".join(f"{t} {a:,}–{b:,}" for t, (a, b) in look.ranges.items())
 
 
 def variant_server(recipe: Recipe, v: Variant, build: BuildRecord, log_dir: Path) -> Server:

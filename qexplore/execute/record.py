@@ -8,11 +8,13 @@ import functools
 import socket
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from qexplore.errors import QexploreError
+from qexplore.evaluate.run import Look, merge_looks
 from qexplore.execute.measure import (
     Emit,
     Evaluated,
@@ -34,7 +36,7 @@ from qexplore.loadtest.run import pool, read_raw, write_raw
 from qexplore.plan import VariantPlan
 from qexplore.plan.estimate import TargetFigures
 from qexplore.recipes.schema import Recipe, Variant, Workload
-from qexplore.results.rounds import LevelState
+from qexplore.results.rounds import Standing
 from qexplore.results.run import StoredVariant, load_run
 from qexplore.results.store import Store
 
@@ -52,7 +54,7 @@ class Observer(Protocol):
 
     def placement(self, rows: list[tuple[str, str, int]], left_out: list[str]) -> None: ...
 
-    def rounds(self, heading: str, states: list[LevelState]) -> None:
+    def rounds(self, heading: str, states: Sequence[Standing]) -> None:
         """Measuring until decided: what happens next, and where each level stands."""
 
 
@@ -79,7 +81,7 @@ class Headless:
     def placement(self, rows: list[tuple[str, str, int]], left_out: list[str]) -> None:
         pass
 
-    def rounds(self, heading: str, states: list[LevelState]) -> None:
+    def rounds(self, heading: str, states: Sequence[Standing]) -> None:
         pass
 
 
@@ -110,6 +112,8 @@ class VariantRecorder:
         self._node: dict[str, Any] | None = None
         # a later round's levels and the trials each is to have (None: the recipe's first)
         self.want: dict[tuple[str, int], int] | None = None
+        # and the tasks it evaluates further, each one's range of the seeded order
+        self.want_docs: dict[str, tuple[int, int]] | None = None
         self.retired = False  # a later round of it failed: no more rounds
 
     @property
@@ -162,14 +166,28 @@ class VariantRecorder:
         done = {(r["workload"], r["concurrency"], r["trial"]) for r in self._before
                 if r["status"] == "ok"}
         levels = [] if self.opts.skip_loadtest else self._levels_to_measure(done)
-        need_eval = bool(self.recipe.eval.tasks) and not self.opts.skip_eval and not (
-            row and row.eval) and self.want is None
+        evaluates = bool(self.recipe.eval.tasks) and not self.opts.skip_eval
+        need_eval = evaluates and (not (row and row.eval) if self.want is None
+                                   else bool(self.want_docs))
         if not levels and not need_eval and row and row.status == "failed":
             # Everything is recorded, yet it failed after: measure it again in full rather
             # than turn it ok without a new measurement.
             levels = [] if self.opts.skip_loadtest else self._levels_to_measure(set())
-            need_eval = bool(self.recipe.eval.tasks) and not self.opts.skip_eval
-        return Todo(levels, need_eval, self.opts.force and self.want is None)  # built once
+            need_eval = evaluates
+        return Todo(levels, need_eval, self.opts.force and self.want is None,  # built once
+                    self._look() if need_eval else None)
+
+    def _look(self) -> Look | None:
+        """The chunked evaluation's next look: numbered after the looks on disk, over this
+        round's ranges (the first look: ``precision.first_docs`` of every task)."""
+        first = self.recipe.precision.first_docs
+        if first is None:
+            return None
+        looks = self.run_dir / "eval" / self.v.name / "looks"
+        done = [int(d.name) for d in looks.glob("*") if (d / "lm-eval.json").exists()] \
+            if looks.is_dir() else []
+        return Look(max(done, default=0) + 1, first,
+                    self.want_docs if self.want is not None else None)
 
     def finish(self, error: list[str] | None, measured: bool) -> str:
         """Record the outcome: failed with ``error``'s lines, else ok (when measured)."""
@@ -226,8 +244,26 @@ class VariantRecorder:
     def _(self, ev: Evaluated) -> None:
         if ev.files is not None:
             unpack(ev.files, self.run_dir)
-        self.record(eval={"tasks": ev.tasks, "raw_path": str(self.run_dir / ev.raw_path),
-                          "samples_dir": str(self.run_dir / ev.samples_dir)})
+        if ev.look is None:
+            self.record(eval={"tasks": ev.tasks, "raw_path": str(self.run_dir / ev.raw_path),
+                              "samples_dir": str(self.run_dir / ev.samples_dir),
+                              "seconds": ev.seconds})
+            return
+        self._merge_looks(ev.seconds or 0.0)
+
+    def _merge_looks(self, seconds: float) -> None:
+        """A chunked evaluation's looks joined into one result, recorded with its documents
+        per task and its seconds over every look."""
+        first = self.recipe.precision.first_docs
+        assert first is not None
+        row = load_run(self.store, self.run_id).variant(self.v.name)
+        before = row.eval.seconds if row and row.eval and row.eval.docs else 0.0
+        merged = merge_looks(self.run_dir / "eval" / self.v.name, first,
+                             lambda s: self.obs.stage(self.v.name, "eval", s))
+        self.record(eval={"tasks": merged.tasks, "raw_path": str(merged.raw_path),
+                          "samples_dir": str(merged.samples_dir),
+                          "docs": merged.raw.get("docs", {}),
+                          "seconds": (before or 0.0) + seconds})
 
     @apply.register
     def _(self, ev: Files) -> None:

@@ -199,8 +199,8 @@ class Slo(Strict):
 
 
 class Precision(Strict):
-    """How long a sweep measures: until each speed comparison with the baseline is decided,
-    within these bounds. Speed's margin is ``slo.speed_margin_pct``, accuracy's budget
+    """How long a sweep measures: until each speed and accuracy comparison with the baseline
+    is decided, within these bounds. Speed's margin is ``slo.speed_margin_pct``, accuracy's budget
     ``slo.max_accuracy_drop_pct``."""
 
     max_rounds: PositiveInt = Field(
@@ -213,6 +213,12 @@ class Precision(Strict):
         None, description="No new round starts that would end after this invocation of the "
         "sweep has run this long (a round's time estimated from its servers' start-up and its "
         "levels' trials so far).")
+    first_docs: PositiveInt | None = Field(
+        250, description="Evaluate in chunks: each task's first look takes this many documents "
+        "of one seeded shuffled order, and each later round doubles them (250, 500, 1,000, …) "
+        "for the variants whose accuracy verdict is still undecided and the baseline, up to the "
+        "task's documents (or eval.limit). Every look's test is at 5 %/the task's planned "
+        "looks (Bonferroni). null: every document at once.")
 
 
 class Hardware(Strict):

@@ -15,7 +15,7 @@ from qexplore.report import charts as charts_
 from qexplore.report.charts import Bound, Series
 from qexplore.results.formats import cell
 from qexplore.results.pareto import SPEED_FIGURES, Recommendation, VariantRow
-from qexplore.results.rounds import level_states
+from qexplore.results.rounds import level_states, task_states
 from qexplore.results.run import StoredLevel, StoredRun, level_bound
 from qexplore.results.table import (
     comparisons_json,
@@ -139,13 +139,19 @@ def results_json(run: StoredRun, rows: list[VariantRow], rec: Recommendation) ->
 
 def rounds_json(run: StoredRun) -> dict[str, Any]:
     """What measuring until decided spent and reached: the planned rounds, and per variant and
-    level its verdict, where it stands, its trials and the baseline's, its rounds."""
-    return {"max_rounds": run.recipe.precision.max_rounds,
-            "time_budget_min": run.recipe.precision.time_budget_min,
+    level its verdict, where it stands, its trials and the baseline's, its rounds; per variant
+    and task of a chunked evaluation, the same in documents."""
+    p = run.recipe.precision
+    return {"max_rounds": p.max_rounds, "time_budget_min": p.time_budget_min,
+            "first_docs": p.first_docs,
             "levels": [{"workload": s.workload, "users": s.users, "variant": s.variant,
                         "verdict": s.comparison.verdict, "state": s.state, "trials": s.trials,
                         "baseline_trials": s.base_trials, "rounds": s.rounds}
-                       for s in level_states(run)]}
+                       for s in level_states(run)],
+            "tasks": [{"task": s.task, "variant": s.variant, "verdict": s.comparison.verdict,
+                       "state": s.state, "docs": s.docs, "total": s.total,
+                       "baseline_docs": s.base_docs, "looks": s.comparison.looks}
+                      for s in task_states(run)]}
 
 
 def _level_json(run: StoredRun, lv: StoredLevel) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Measure until decided: after each round of a sweep, where each variant's speed against the
-baseline stands at each closed-loop level, and which levels the next round measures again.
+baseline stands at each closed-loop level and its accuracy on each task, and which levels and
+documents the next round measures.
 
 A round measures each level ``workloads[].trials`` times, interleaved, on a freshly started
 server per variant. A level is measured again (the baseline's and each variant's still
@@ -18,7 +19,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from qexplore.results.run import StoredRun
+from qexplore.evaluate.stats import Comparison, chunk_schedule, family_verdict
+from qexplore.results.run import StoredRun, StoredVariant
 from qexplore.results.speed import (
     FIGURE,
     SpeedComparison,
@@ -122,16 +124,142 @@ def _next_target(run: StoredRun, workload: str, have: int) -> int:
     return min(per * run.recipe.precision.max_rounds, per * (have // per + 1))
 
 
-def round_seconds(run: StoredRun, plan: dict[str, dict[Level, int]]) -> float:
+@dataclass(frozen=True)
+class RoundPlan:
+    """A later round: per variant, the levels it measures (and the trials each is to have
+    after it), and the tasks it evaluates further (each one's range of the seeded order)."""
+
+    levels: dict[str, dict[Level, int]]
+    docs: dict[str, dict[str, tuple[int, int]]]
+
+    @property
+    def variants(self) -> set[str]:
+        return set(self.levels) | set(self.docs)
+
+
+def round_seconds(run: StoredRun, plan: RoundPlan) -> float:
     """About how long a round of ``plan`` takes: each variant's server start (as long as its
-    last one took) and each level's added trials (as long as its trials took so far)."""
+    last one took), each level's added trials (as long as its trials took so far), and each
+    task's added documents (as long as its evaluation's documents took so far)."""
     total = 0.0
-    for name, levels in plan.items():
+    for name in plan.variants:
         v = run.variant(name)
         total += (v.server.startup_s or 0.0) if v and v.server else 0.0
+        levels = plan.levels.get(name, {})
         have = {(w, s.concurrency): s for w, _ in levels for s in run.closed_loop(name, w)}
         for level, target in levels.items():
             s = have.get(level)
             if s is not None and s.trials:
                 total += (target - s.trials) * s.duration_s / s.trials
+        ev = v.eval if v else None
+        done = sum(d.done for d in ev.docs.values()) if ev else 0
+        if ev and ev.seconds and done:
+            added = sum(b - a for a, b in plan.docs.get(name, {}).values())
+            total += added * ev.seconds / done
     return total
+
+
+def round_number(run: StoredRun, plan: RoundPlan) -> int:
+    """The round a plan measures: the most rounds' worth of trials it brings a level to, or
+    the most looks a task of it will have had."""
+    trials = [-(-n // run.workload(w).trials) for levels in plan.levels.values()
+              for (w, _), n in levels.items()]
+    first = run.recipe.precision.first_docs or 1
+    looks = [sum(1 for n in chunk_schedule(first, _total(run, v, t)) if n <= b)
+             for v, ranges in plan.docs.items() for t, (_, b) in ranges.items()]
+    return max([*trials, *looks, 2])
+
+
+def _total(run: StoredRun, variant: str, task: str) -> int:
+    v = run.variant(variant)
+    d = v.eval.docs.get(task) if v and v.eval else None
+    return d.total if d else 0
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """One variant on one task against the baseline after the looks so far (a chunked
+    evaluation: ``precision.first_docs``). A variant's tasks are evaluated further, a chunk a
+    round (the documents doubling, the baseline's alike), while its accuracy verdict over its
+    tasks is ``inconclusive``: each task not yet ``equivalent`` with documents left. Each look's
+    test is at 5 %/the task's planned looks."""
+
+    task: str
+    variant: str
+    comparison: Comparison
+    docs: int  # the variant's, in the seeded order's first ``docs``
+    total: int
+    base_docs: int
+    state: str  # decided | measuring | all documents | left earlier
+
+    def line(self) -> str:
+        """"gsm8k int8-w8a8: inconclusive, recovery ≥ 97.1 % after 250 of 1,319 documents"."""
+        c = self.comparison
+        lo = "" if c.recovery_lo is None else f", recovery ≥ {100 * c.recovery_lo:.1f} %"
+        return (f"{self.task} {self.variant}: {c.verdict}{lo} after {self.docs:,} of "
+                f"{self.total:,} documents — {self.state}")
+
+
+def task_states(run: StoredRun, names: Collection[str] | None = None) -> list[TaskState]:
+    """Every evaluated variant (of ``names``, when given) on every task of a chunked
+    evaluation the baseline has too (none when evaluated at once)."""
+    base = run.baseline
+    if base is None or base.eval is None or not base.eval.docs:
+        return []
+    out = []
+    for v in run.variants:
+        if v is base or not v.ok or v.eval is None or (names is not None and v.name not in names):
+            continue
+        primary = _primary(run, v)
+        family = family_verdict(list(primary.values()))
+        for task, c in primary.items():
+            d, b = v.eval.docs.get(task), base.eval.docs.get(task)
+            if d is None or b is None:
+                continue
+            out.append(TaskState(task, v.name, c, d.done, d.total, b.done,
+                                 _task_standing(c, family, d.done, d.total, b.done)))
+    return out
+
+
+def _primary(run: StoredRun, v: StoredVariant) -> dict[str, Comparison]:
+    """Per task, the comparison of its first-listed metric (the one the verdict is on)."""
+    cmps = run.comparisons.get(v.name, {})
+    assert v.eval is not None
+    return {t: cmps[t][v.eval.primary(t)[0]] for t in v.eval.tasks
+            if t in cmps and v.eval.primary(t)[0] in cmps[t]}
+
+
+def _task_standing(c: Comparison, family: str | None, docs: int, total: int, base: int) -> str:
+    if family != "inconclusive" or c.verdict == "equivalent":
+        return "decided"
+    if docs >= total:
+        return "all documents"
+    return "left earlier" if base > docs else "measuring"
+
+
+def next_looks(run: StoredRun, states: list[TaskState]) -> dict[str, dict[str, tuple[int, int]]]:
+    """Per variant (the baseline included), the tasks the next round evaluates further and the
+    range of each one's seeded order: from the documents done to the next point of
+    :func:`~qexplore.evaluate.stats.chunk_schedule`."""
+    base, first = run.baseline, run.recipe.precision.first_docs
+    if base is None or first is None:
+        return {}
+    out: dict[str, dict[str, tuple[int, int]]] = {}
+    for s in states:
+        if s.state != "measuring":
+            continue
+        target = next(n for n in chunk_schedule(first, s.total) if n > s.docs)
+        out.setdefault(s.variant, {})[s.task] = (s.docs, target)
+        if s.base_docs < target:
+            out.setdefault(base.name, {})[s.task] = (s.base_docs, target)
+    return out
+
+
+Standing = LevelState | TaskState  # where a level's speed or a task's accuracy stands
+
+
+def most_looks(run: StoredRun) -> int:
+    """The most looks any task of the baseline's chunked evaluation planned (1: at once)."""
+    base = run.baseline
+    docs = base.eval.docs if base and base.eval else {}
+    return max((d.looks for d in docs.values()), default=1)

@@ -39,12 +39,25 @@ class Metric(BaseModel):
     filter: str | None = None
 
 
+class DocsDone(BaseModel):
+    """A chunked evaluation of one (leaf) task: its recipe task, its documents in all (up to
+    its limit), those done (the seeded order's first), and its planned looks."""
+
+    task: str
+    total: int
+    done: int
+    looks: int
+
+
 class StoredEval(BaseModel):
-    """A variant's evaluation: the normalised scores and where lm-eval's files are."""
+    """A variant's evaluation: the normalised scores and where lm-eval's files are; a chunked
+    one's documents per task (empty: evaluated at once) and its seconds over all looks."""
 
     tasks: dict[str, dict[str, Metric]]
     raw_path: Path
     samples_dir: Path
+    docs: dict[str, DocsDone] = {}
+    seconds: float | None = None
 
     def primary(self, task: str) -> tuple[str, Metric]:
         """A task's first-listed metric (the one tables and charts show)."""

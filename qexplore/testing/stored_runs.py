@@ -58,15 +58,22 @@ def build(variant: str, scheme: str, size_bytes: float, bits: float) -> dict[str
                        1_000_000, bits).as_dict()
 
 
-def evaluation(folder: Path, task: str, correct: int, docs: int = 100) -> dict[str, Any]:
+def evaluation(folder: Path, task: str, correct: int, docs: int = 100,
+               chunked: tuple[int, int] | None = None, seconds: float | None = None
+               ) -> dict[str, Any]:
     """An evaluation of ``task`` whose first ``correct`` of ``docs`` samples are right, with the
-    per-sample file the paired tests read."""
+    per-sample file the paired tests read; ``chunked``: (documents in all, planned looks) of a
+    chunked evaluation that has done ``docs`` of them."""
     (folder / "samples").mkdir(parents=True, exist_ok=True)
     rows = [{"doc_id": i, "metrics": {"acc": 1.0 if i < correct else 0.0}} for i in range(docs)]
     (folder / "samples" / f"{task}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (folder / "lm-eval.json").write_text(json.dumps({"higher_is_better": {task: {"acc": True}}}))
+    done = {} if chunked is None else {
+        task: {"task": task, "total": chunked[0], "done": docs, "looks": chunked[1]}}
+    (folder / "lm-eval.json").write_text(json.dumps({"higher_is_better": {task: {"acc": True}},
+                                                     "docs": done}))
     return {"tasks": {task: {"acc": {"value": correct / docs, "stderr": 0.03, "n": docs}}},
-            "raw_path": str(folder / "lm-eval.json"), "samples_dir": str(folder / "samples")}
+            "raw_path": str(folder / "lm-eval.json"), "samples_dir": str(folder / "samples"),
+            "docs": done, "seconds": seconds}
 
 
 def add_run(store: Store, run_id: str, stored_recipe: dict[str, Any]) -> None:

@@ -76,7 +76,7 @@ def test_an_undecided_level_is_measured_again_until_decided(
     assert states == {"slow": ("slower", "decided", 2),
                       "twin": ("inconclusive", "left earlier", 1)}
     assert "cannot decide in time" in done.stdout  # what round 2's heading said of twin
-    assert "speed decided or stopped" in done.stdout
+    assert "speed and accuracy decided or stopped" in done.stdout
     again = sweep(tmp_path)  # resumed: everything recorded, nothing left to decide
     assert again.returncode == 0 and "round 2" not in again.stdout, again.stdout
     assert trials(tmp_path) == {"base": 6, "slow": 6, "twin": 3}

@@ -153,15 +153,50 @@ def test_prefix_caching_computes_a_documents_prompt_once_and_rounds_add_up() -> 
     data["serve"]["args"] = [*data["serve"].get("args", []), "--no-enable-prefix-caching"]
     uncached = make_plan(Recipe.model_validate(data)).durations[0]
     assert uncached.eval_s == pytest.approx(4 * cached.eval_s, abs=2)  # prefill only: no gen
-    # a later round is a server start and the levels again; at most every round of them
+    # a later round is a server start and the levels again; at most every round of them, and
+    # a server start for each of the evaluation's further looks: HellaSwag's 10,042 documents
+    # in chunks of 250, 500, …, 8,000, 10,042 are 7 looks
     d = cached
     assert d.round_s == pytest.approx(d.startup_s + d.levels_s, abs=1)
     rounds = Recipe.model_validate(data).precision.max_rounds
-    assert d.worst_s == pytest.approx(d.total_s + (rounds - 1) * d.round_s, abs=1)
+    assert d.worst_s == pytest.approx(d.total_s + (rounds - 1) * d.round_s +
+                                      (7 - rounds) * d.startup_s, abs=1)
     assert d.total_s <= d.expected_s <= d.worst_s
-    data["precision"] = {"max_rounds": 1}  # a fixed budget: no later round to expect
+    data["precision"] = {"max_rounds": 1, "first_docs": None}  # a fixed budget
     fixed = make_plan(Recipe.model_validate(data)).durations[0]
     assert fixed.expected_s == fixed.worst_s == fixed.total_s
+
+
+def test_shared_few_shot_examples_are_computed_once() -> None:
+    from qexplore.plan import make_plan
+
+    data = yaml.safe_load(REFERENCE.read_text())
+    data["eval"]["tasks"] = [{"name": "mmlu", "num_fewshot": 5}]
+    cached = make_plan(Recipe.model_validate(data)).durations[0]
+    data["serve"]["args"] = [*data["serve"].get("args", []), "--no-enable-prefix-caching"]
+    uncached = make_plan(Recipe.model_validate(data)).durations[0]
+    # uncached: 4 choices × a prompt of 5 examples and the question (6 × ~100 tokens); cached:
+    # the question alone, once (every document of a subject has the same five examples)
+    assert uncached.eval_s == pytest.approx(24 * cached.eval_s, rel=0.01)
+
+
+def test_an_evaluation_expected_to_decide_early_is_expected_to_cost_less() -> None:
+    from qexplore.catalog.tasks import TASKS
+    from qexplore.plan.durations import eval_share
+
+    data = yaml.safe_load(REFERENCE.read_text())
+    hellaswag = TASKS["hellaswag"]
+    # within a 1 % budget, an equally accurate variant that changes 5 % of its answers is not
+    # shown equivalent before the last document (the calibration's equal pairs: mostly
+    # inconclusive); within 5 % it is, earlier
+    assert eval_share(Recipe.model_validate(data), hellaswag, None) == (1.0, 7)
+    data["slo"]["max_accuracy_drop_pct"] = 5
+    share, looks = eval_share(Recipe.model_validate(data), hellaswag, None)
+    assert share < 0.5 and looks < 7
+    # a (sub)task no larger than the first chunk is one look; evaluated at once, too
+    assert eval_share(Recipe.model_validate(data), TASKS["mmlu"], None) == (1.0, 1)
+    data["precision"] = {"first_docs": None}
+    assert eval_share(Recipe.model_validate(data), hellaswag, None) == (1.0, 1)
 
 
 def test_an_eval_limit_caps_the_documents_counted() -> None:

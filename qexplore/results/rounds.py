@@ -191,13 +191,17 @@ class TaskState:
     total: int
     base_docs: int
     state: str  # decided | measuring | all documents | left earlier
+    family: str | None = None  # the variant's verdict over its tasks
 
     def line(self) -> str:
-        """"gsm8k int8-w8a8: inconclusive, recovery ≥ 97.1 % after 250 of 1,319 documents"."""
+        """"gsm8k int8-w8a8: inconclusive, recovery ≥ 97.1 % after 250 of 1,319 documents —
+        measuring" (a task decided by the variant's verdict over all its tasks says so)."""
         c = self.comparison
         lo = "" if c.recovery_lo is None else f", recovery ≥ {100 * c.recovery_lo:.1f} %"
+        by = f" (the variant: {self.family} over its tasks)" if self.state == "decided" and \
+            self.family != c.verdict else ""
         return (f"{self.task} {self.variant}: {c.verdict}{lo} after {self.docs:,} of "
-                f"{self.total:,} documents — {self.state}")
+                f"{self.total:,} documents — {self.state}{by}")
 
 
 def task_states(run: StoredRun, names: Collection[str] | None = None) -> list[TaskState]:
@@ -217,7 +221,7 @@ def task_states(run: StoredRun, names: Collection[str] | None = None) -> list[Ta
             if d is None or b is None:
                 continue
             out.append(TaskState(task, v.name, c, d.done, d.total, b.done,
-                                 _task_standing(c, family, d.done, d.total, b.done)))
+                                 _task_standing(c, family, d.done, d.total, b.done), family))
     return out
 
 

@@ -4,6 +4,7 @@ verdicts follow by arithmetic (comments show it)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from qexplore.results.rounds import (
@@ -80,3 +81,16 @@ def test_an_evaluation_at_once_has_no_looks(tmp_path: Path) -> None:
         run = load_run(store, "r")
     assert task_states(run) == []
     assert run.comparisons["twin"]["t"]["acc"].looks == 1
+
+
+def test_a_task_decided_by_its_variants_other_tasks_says_so(tmp_path: Path) -> None:
+    # twin's verdict over its one task is its own: no note; a variant decided over several
+    # tasks names that verdict beside a task that alone is inconclusive
+    run = planted(tmp_path, {"bf16": (250, 200), "worse": (250, 150), "twin": (250, 200)})
+    lines = {s.variant: s.line() for s in task_states(run)}
+    assert lines["worse"].endswith("— decided")
+    assert lines["twin"] == ("t twin: inconclusive, recovery ≥ 97.6 % after 250 of 1,000 "
+                             "documents — measuring")
+    s = next(s for s in task_states(run) if s.variant == "twin")
+    assert replace(s, state="decided", family="worse").line().endswith(
+        "— decided (the variant: worse over its tasks)")

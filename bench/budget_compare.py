@@ -1,11 +1,13 @@
 """A fixed budget against measuring until decided, side by side: the same recipe swept twice,
-each into its own store, once with one round (``precision.max_rounds: 1``) and once as the
-recipe says; the builds are shared (cached), so each sweep's time is serve, load and evaluation.
+each into its own store, once with one round and every document at once
+(``precision: {max_rounds: 1, first_docs: null}``) and once as the recipe says; the builds are
+shared (cached), so each sweep's time is serve, load and evaluation.
 
     .venv/bin/python bench/budget_compare.py [--recipe recipes/demo-cpu.yaml]
 
 Prints each sweep's time and, per variant and level, the speed verdict against the baseline
-with its ratio, interval and the trials it took; then each one's recommendation. The order
+with its ratio, interval and the trials it took, and per variant and task of a chunked
+evaluation its accuracy verdict and the documents it took; then each one's recommendation. The order
 alternates nothing: the fixed sweep runs first, on a machine whose neighbours may differ
 minutes later (read the times as one draw each).
 """
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from qexplore.results.rounds import level_states
+from qexplore.results.rounds import Standing, level_states, task_states
 from qexplore.results.run import load_runs
 from qexplore.results.store import Store
 from qexplore.results.table import recommendation
@@ -31,12 +33,13 @@ DEMO = Path(__file__).parents[1] / "recipes" / "demo-cpu.yaml"
 QEXPLORE = [sys.executable, "-c", "from qexplore.cli.main import run; run()"]
 
 
-def copy(source: Path, folder: Path, rounds: int | None) -> Path:
-    """``source``'s recipe in ``folder``, with ``rounds`` rounds (None: as it says); its
-    relative paths must not matter (the demo's name built-in files)."""
+def copy(source: Path, folder: Path, fixed: bool) -> Path:
+    """``source``'s recipe in ``folder``, with a fixed budget or as it says; its relative
+    paths must not matter (the demo's name built-in files)."""
     recipe = yaml.safe_load(source.read_text())
-    if rounds is not None:
-        recipe["precision"] = {**recipe.get("precision", {}), "max_rounds": rounds}
+    if fixed:
+        recipe["precision"] = {**recipe.get("precision", {}), "max_rounds": 1,
+                               "first_docs": None}
         recipe["precision"].pop("time_budget_min", None)
     path = folder / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
@@ -57,8 +60,11 @@ def sweep(recipe: Path, folder: Path) -> tuple[str, float]:
 
 def report(label: str, folder: Path, run_id: str, seconds: float) -> None:
     (run,) = load_runs(folder / "store.db", run_id)
-    print(f"{label}: {seconds / 60:.1f} min (max_rounds {run.recipe.precision.max_rounds})")
-    for s in level_states(run):
+    p = run.recipe.precision
+    print(f"{label}: {seconds / 60:.1f} min (max_rounds {p.max_rounds}, first_docs "
+          f"{p.first_docs})")
+    states: list[Standing] = [*level_states(run), *task_states(run)]
+    for s in states:
         print(f"  {s.line()}")
     print(f"  recommendation: {recommendation(run).summary}")
 
@@ -68,9 +74,9 @@ def main() -> None:
     ap.add_argument("--recipe", type=Path, default=DEMO)
     a = ap.parse_args()
     out = []
-    for label, rounds in (("fixed budget", 1), ("until decided", None)):
+    for label, fixed in (("fixed budget", True), ("until decided", False)):
         folder = Path(tempfile.mkdtemp())
-        run_id, seconds = sweep(copy(a.recipe, folder, rounds), folder)
+        run_id, seconds = sweep(copy(a.recipe, folder, fixed), folder)
         out.append((label, folder, run_id, seconds))
     for args in out:
         report(*args)

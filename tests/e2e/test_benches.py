@@ -79,6 +79,6 @@ def test_budget_compare(tmp_path: Path) -> None:
     recipe = tmp_path / "r.yaml"
     recipe.write_text(RECIPE.format(model=tiny_model(tmp_path / "model")))
     out = bench("budget_compare.py", "--recipe", str(recipe), env=FAKE)
-    assert re.search(rf"fixed budget: {NUMBER} min \(max_rounds 1\)", out), out
+    assert re.search(rf"fixed budget: {NUMBER} min \(max_rounds 1, first_docs None\)", out), out
     assert re.search(rf"until decided: {NUMBER} min", out), out
     assert out.count("recommendation: ") == 2, out

@@ -119,8 +119,8 @@ def run(job: dict[str, Any]) -> None:
         for key in ("results", "n-samples", "higher_is_better", "versions", "n-shot", "configs"):
             results.setdefault(key, {}).update(part.get(key, {}))
         results["lm_eval_version"] = part.get("lm_eval_version")
+    write_samples(out / "samples", samples)  # before lm-eval.json, which marks a look done
     (out / "lm-eval.json").write_text(json.dumps(results, default=str, indent=1))
-    write_samples(out / "samples", samples)
     say("done")
 
 
@@ -147,9 +147,21 @@ def chunk(tm: Any, group: dict[str, Any], docs: dict[str, Any], results: dict[st
             chosen[leaf] = ids
             results.setdefault("docs", {})[leaf] = {"task": name, "total": total,
                                                     "start": start, "stop": start + len(ids)}
-            results.setdefault("aggregation", {})[leaf] = {
-                m: names.get(id(f), "mean") for m, f in task.aggregation().items()}
+            results.setdefault("aggregation", {})[leaf] = _aggregations(leaf, task, names)
     return tasks, chosen
+
+
+def _aggregations(leaf: str, task: Any, names: dict[int, str]) -> dict[str, str]:
+    """A task's metrics' aggregations by their lm-eval registry names; a function the registry
+    does not hold cannot be applied again to joined chunks: the look fails, saying so."""
+    out = {}
+    for metric, fn in task.aggregation().items():
+        if id(fn) not in names:
+            raise SystemExit(f"Error: {leaf}'s {metric} aggregates with a function lm-eval does "
+                             "not register; it cannot be evaluated in chunks (set "
+                             "precision.first_docs: null)")
+        out[metric] = names[id(fn)]
+    return out
 
 
 def chunk_ids(n: int, total: int, start: int, stop: int, seed: int) -> list[int]:
@@ -191,9 +203,9 @@ def merge(job: dict[str, Any]) -> None:
         merged["docs"][leaf] = {"task": info["task"], "total": info["total"], "done": done,
                                 "looks": len(chunk_schedule(job["first"], info["total"]))}
         merged["n-samples"][leaf] = {**merged["n-samples"].get(leaf, {}), "effective": done}
-    (root / "lm-eval.json").write_text(json.dumps(merged, default=str, indent=1))
     write_samples(root / "samples", {leaf: list(r.values()) for leaf, r in rows.items()},
                   raw=True)
+    (root / "lm-eval.json").write_text(json.dumps(merged, default=str, indent=1))
     say("merged")
 
 

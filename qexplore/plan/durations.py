@@ -37,7 +37,7 @@ class VariantDuration(BaseModel):
     startup_s: float
     levels_s: float | None
     eval_s: float | None
-    total_s: float | None  # the first round (a fixed budget: all of it)
+    total_s: float | None  # a fixed budget: one round, every document at once
     notes: list[str] = []
     round_s: float | None = None  # each later round: a server start and every level again
     expected_s: float | None = None  # measured until decided: expected, all rounds and looks

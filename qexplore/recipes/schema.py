@@ -207,8 +207,9 @@ class Precision(Strict):
         3, description="Rounds of trials a level may take (each round: workloads[].trials more "
         "trials of the levels still undecided, on freshly started servers, the baseline's and "
         "the undecided variants'); at most max_rounds × trials trials per level. 1: a fixed "
-        "budget. Every round is one look at the data: each look's test is at 5 %/max_rounds "
-        "(Bonferroni), so more rounds also make each look stricter.")
+        "budget for speed. Every round is one look at a level's data: each look's speed test is "
+        "at 5 %/max_rounds (Bonferroni), so more rounds also make each look stricter. (The "
+        "evaluation's looks are first_docs'.)")
     time_budget_min: PositiveFloat | None = Field(
         None, description="No new round starts that would end after this invocation of the "
         "sweep has run this long (a round's time estimated from its servers' start-up and its "

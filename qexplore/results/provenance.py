@@ -17,10 +17,10 @@ from qexplore.recipes.schema import Precision, Recipe
 def recipe_hash(recipe: Recipe) -> str:
     """Stable hash of the fully resolved recipe (defaults included), the run's identity. Where
     it runs (``executor``) is left out, and so are the parallel sizes at 1, a model's real
-    weights and a fixed budget (one round), so that recipes hash as they did before those
-    fields existed (their stored runs resume)."""
+    weights and a fixed budget (one round, every document at once), so that recipes hash as
+    they did before those fields existed (their stored runs resume)."""
     exclude: dict[str, Any] = {"executor": True}
-    if recipe.precision == Precision(max_rounds=1):
+    if recipe.precision == Precision(max_rounds=1, first_docs=None):
         exclude["precision"] = True
     s = recipe.serve
     if s.tensor_parallel_size == s.pipeline_parallel_size == 1:

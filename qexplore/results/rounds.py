@@ -190,7 +190,7 @@ class TaskState:
     docs: int  # the variant's, in the seeded order's first ``docs``
     total: int
     base_docs: int
-    state: str  # decided | measuring | all documents | left earlier
+    state: str  # decided | measuring | waiting for the baseline | all documents | left earlier
     family: str | None = None  # the variant's verdict over its tasks
 
     def line(self) -> str:
@@ -236,6 +236,8 @@ def _primary(run: StoredRun, v: StoredVariant) -> dict[str, Comparison]:
 def _task_standing(c: Comparison, family: str | None, docs: int, total: int, base: int) -> str:
     if family != "inconclusive" or c.verdict == "equivalent":
         return "decided"
+    if base < docs:  # a later round of the baseline failed: it catches up first
+        return "waiting for the baseline"
     if docs >= total:
         return "all documents"
     return "left earlier" if base > docs else "measuring"
@@ -244,18 +246,23 @@ def _task_standing(c: Comparison, family: str | None, docs: int, total: int, bas
 def next_looks(run: StoredRun, states: list[TaskState]) -> dict[str, dict[str, tuple[int, int]]]:
     """Per variant (the baseline included), the tasks the next round evaluates further and the
     range of each one's seeded order: from the documents done to the next point of
-    :func:`~qexplore.evaluate.stats.chunk_schedule`."""
+    :func:`~qexplore.evaluate.stats.chunk_schedule`. Every range is one chunk of that
+    schedule, so each document is evaluated in the same chunk, with the same few-shot
+    examples, by every variant; a baseline behind a variant takes its next chunk alone."""
     base, first = run.baseline, run.recipe.precision.first_docs
     if base is None or first is None:
         return {}
     out: dict[str, dict[str, tuple[int, int]]] = {}
     for s in states:
-        if s.state != "measuring":
+        if s.state not in ("measuring", "waiting for the baseline"):
             continue
-        target = next(n for n in chunk_schedule(first, s.total) if n > s.docs)
-        out.setdefault(s.variant, {})[s.task] = (s.docs, target)
-        if s.base_docs < target:
-            out.setdefault(base.name, {})[s.task] = (s.base_docs, target)
+        schedule = chunk_schedule(first, s.total)
+        if s.state == "measuring":
+            out.setdefault(s.variant, {})[s.task] = (s.docs, next(n for n in schedule
+                                                                  if n > s.docs))
+        if s.base_docs < s.total:
+            out.setdefault(base.name, {})[s.task] = (s.base_docs, next(
+                n for n in schedule if n > s.base_docs))
     return out
 
 

@@ -94,3 +94,12 @@ def test_a_task_decided_by_its_variants_other_tasks_says_so(tmp_path: Path) -> N
     s = next(s for s in task_states(run) if s.variant == "twin")
     assert replace(s, state="decided", family="worse").line().endswith(
         "— decided (the variant: worse over its tasks)")
+
+
+def test_a_baseline_behind_a_variant_catches_up_one_chunk_alone(tmp_path: Path) -> None:
+    # a later round of the baseline failed: it has 250 documents, twin 500 (right on the same
+    # first 200 of the 250 they share: inconclusive as above). twin waits; the baseline takes
+    # the next chunk of the schedule, 250–500 — the chunk twin took, with its few-shot draws
+    run = planted(tmp_path, {"bf16": (250, 200), "twin": (500, 200)})
+    assert [s.state for s in task_states(run)] == ["waiting for the baseline"]
+    assert next_looks(run, task_states(run)) == {"bf16": {"t": (250, 500)}}

@@ -125,10 +125,10 @@ def test_a_misspelt_shape_is_told_the_shipped_name() -> None:
 
 def test_recipes_with_real_weights_hash_as_before() -> None:
     # The demo recipe's identity before the model section had 'shape' and 'weights' (computed
-    # by the code of 8214eb5), with the fixed budget it had then (one round): its stored runs
-    # must still resume.
+    # by the code of 8214eb5), with the fixed budget it had then (one round, every document at
+    # once): its stored runs must still resume.
     fixed = load_recipe(RECIPES / "demo-cpu.yaml").model_copy(
-        update={"precision": Precision(max_rounds=1)})
+        update={"precision": Precision(max_rounds=1, first_docs=None)})
     assert recipe_hash(fixed) == "b03b20717a3b"
     assert recipe_hash(parse_recipe(shape_recipe())) != recipe_hash(
         parse_recipe(shape_recipe().replace("llama-3.1-8b", "llama-3.1-70b")))

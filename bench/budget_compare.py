@@ -7,7 +7,8 @@ shared (cached), so each sweep's time is serve, load and evaluation.
 
 Prints each sweep's time and, per variant and level, the speed verdict against the baseline
 with its ratio, interval and the trials it took, and per variant and task of a chunked
-evaluation its accuracy verdict and the documents it took; then each one's recommendation. The order
+evaluation its accuracy verdict and the documents it took; each variant's accuracy verdict
+over its tasks; then each one's recommendation. The order
 alternates nothing: the fixed sweep runs first, on a machine whose neighbours may differ
 minutes later (read the times as one draw each).
 """
@@ -27,7 +28,7 @@ import yaml
 from qexplore.results.rounds import Standing, level_states, task_states
 from qexplore.results.run import load_runs
 from qexplore.results.store import Store
-from qexplore.results.table import recommendation
+from qexplore.results.table import recommendation, variant_rows
 
 DEMO = Path(__file__).parents[1] / "recipes" / "demo-cpu.yaml"
 QEXPLORE = [sys.executable, "-c", "from qexplore.cli.main import run; run()"]
@@ -66,6 +67,9 @@ def report(label: str, folder: Path, run_id: str, seconds: float) -> None:
     states: list[Standing] = [*level_states(run), *task_states(run)]
     for s in states:
         print(f"  {s.line()}")
+    verdicts = [f"{r.variant} {r.accuracy_verdict}" for r in variant_rows(run)
+                if r.accuracy_verdict not in (None, "baseline")]
+    print(f"  accuracy over the tasks: {', '.join(verdicts) or 'not measured'}")
     print(f"  recommendation: {recommendation(run).summary}")
 
 

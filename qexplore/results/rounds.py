@@ -199,7 +199,7 @@ class TaskState:
         c = self.comparison
         lo = "" if c.recovery_lo is None else f", recovery ≥ {100 * c.recovery_lo:.1f} %"
         by = f" (the variant: {self.family} over its tasks)" if self.state == "decided" and \
-            self.family != c.verdict else ""
+            c.verdict != "equivalent" and self.family != c.verdict else ""
         return (f"{self.task} {self.variant}: {c.verdict}{lo} after {self.docs:,} of "
                 f"{self.total:,} documents — {self.state}{by}")
 

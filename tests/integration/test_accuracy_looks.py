@@ -103,3 +103,10 @@ def test_a_baseline_behind_a_variant_catches_up_one_chunk_alone(tmp_path: Path) 
     run = planted(tmp_path, {"bf16": (250, 200), "twin": (500, 200)})
     assert [s.state for s in task_states(run)] == ["waiting for the baseline"]
     assert next_looks(run, task_states(run)) == {"bf16": {"t": (250, 500)}}
+
+
+def test_a_task_equivalent_by_itself_names_no_other_verdict(tmp_path: Path) -> None:
+    # equivalent within 5 % (as above) while the variant's other tasks are undecided
+    run = planted(tmp_path, {"bf16": (250, 200), "twin": (250, 200)}, max_drop=5)
+    (s,) = task_states(run)
+    assert replace(s, family="inconclusive").line().endswith("documents — decided")
